@@ -1,0 +1,134 @@
+"""The one face every model family shows to the rest of the program.
+
+Callers hand in and get back plain numpy: uint8 HxWx3 images and float32 latents. Tensors in
+[-1, 1] NCHW exist only inside the core (training, inversion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..errors import WaifuError
+from ..latent import seeds_to_z
+
+
+def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 NxHxWx3 -> float32 Nx3xHxW in [-1, 1]."""
+    t = torch.as_tensor(images)
+    if t.dtype != torch.uint8 or t.ndim != 4 or t.shape[-1] != 3:
+        raise WaifuError(f"expected uint8 images of shape (N, H, W, 3), got {tuple(t.shape)} {t.dtype}")
+    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def tensor_to_images(x: torch.Tensor) -> np.ndarray:
+    """float Nx3xHxW in [-1, 1] -> uint8 NxHxWx3 (rounded, clipped)."""
+    x = x.detach().float().clamp(-1.0, 1.0).add(1.0).mul(127.5).round_()
+    return x.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+class FaceModel(nn.Module):
+    """Base of the four families. Subclasses set ``self.generator`` (z -> image in [-1, 1])."""
+
+    family: str = ""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator: nn.Module
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def latent_dim(self) -> int:
+        return int(self.config.latent_dim)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.config.resolution)
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.config.has_encoder
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def latent_mean(self) -> np.ndarray:
+        """Centre of the latent distribution (origin except for the AE's fitted prior)."""
+        return np.zeros(self.latent_dim, np.float32)
+
+    def images_to_tensor(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return images_to_tensor(images)
+
+    # ----------------------------------------------------------- generation
+    def latent_from_noise(self, noise: np.ndarray) -> np.ndarray:
+        """Map standard-normal noise (N, D) to this model's latent space. Identity by default."""
+        return np.asarray(noise, np.float32)
+
+    def seeds_to_latents(self, seeds: Sequence[int] | range, truncation: float = 1.0) -> np.ndarray:
+        """Latents of ``seeds``; ``truncation`` < 1 pulls them towards the centre (less variety, cleaner faces)."""
+        noise = seeds_to_z(list(seeds), self.latent_dim) * np.float32(truncation)
+        return self.latent_from_noise(noise)
+
+    def decode_tensor(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (N, D) on ``self.device`` -> images (N, 3, H, W) in [-1, 1]; differentiable."""
+        return self.generator(z)
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Latents (N, D) or (D,) -> uint8 images (N, H, W, 3)."""
+        z = np.asarray(z, np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise WaifuError(f"latents must have shape (N, {self.latent_dim}), got {z.shape}")
+        was_training = self.training
+        self.eval()
+        try:
+            out = [tensor_to_images(self.decode_tensor(torch.from_numpy(z[i:i + batch_size]).to(self.device)))
+                   for i in range(0, len(z), batch_size)]
+        finally:
+            self.train(was_training)
+        return np.concatenate(out) if out else np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
+
+    def sample(self, n: int, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
+        """Faces for seeds ``seed .. seed+n-1``: face i equals ``sample(1, seed+i)``."""
+        return self.decode(self.seeds_to_latents(range(int(seed), int(seed) + int(n)), truncation))
+
+    # -------------------------------------------------------------- encoding
+    def encode_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        raise WaifuError(f"a {self.family} model has no encoder; invert images by optimisation instead")
+
+    @torch.no_grad()
+    def encode(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """uint8 images (N, H, W, 3) -> float32 latents (N, D). AE and VAE only."""
+        if not self.has_encoder:
+            self.encode_tensor(torch.zeros(0))  # raises the explanatory error
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        if images.shape[1:3] != (self.resolution, self.resolution):
+            raise WaifuError(f"images must be {self.resolution}x{self.resolution}, got {images.shape[1]}x{images.shape[2]}")
+        was_training = self.training
+        self.eval()
+        try:
+            out = [self.encode_tensor(images_to_tensor(images[i:i + batch_size]).to(self.device)).float().cpu().numpy()
+                   for i in range(0, len(images), batch_size)]
+        finally:
+            self.train(was_training)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.latent_dim), np.float32)
+
+    def reconstruct(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Encode then decode: uint8 in, uint8 out (AE and VAE)."""
+        return self.decode(self.encode(images, batch_size), batch_size)
+
+    # ------------------------------------------------------------ checkpoint
+    def inference_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint stores: everything needed to sample, encode and decode."""
+        return self.state_dict()
