@@ -17,7 +17,7 @@ ENCODER_FAMILIES: tuple[str, ...] = ("ae", "vae")
 GAN_FAMILIES: tuple[str, ...] = ("dcgan", "wgan-gp")
 RESOLUTIONS: tuple[int, ...] = (32, 64)
 KL_SCHEDULES: tuple[str, ...] = ("constant", "linear", "cyclical")
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 SPLITS: tuple[str, ...] = ("all", "train", "val")
 
 
@@ -125,6 +125,7 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 128
     max_steps: int = 0  # 0: no limit besides epochs
+    max_minutes: float = 0.0  # wall-clock budget of this session of the run; 0: none
     lr: float = 2e-4  # generator / autoencoder learning rate
     lr_d: float = 2e-4  # discriminator / critic learning rate (two time-scale rule)
     betas: tuple[float, float] = (0.5, 0.999)
@@ -162,6 +163,8 @@ class TrainConfig:
             raise ConfigError("batch size must be at least 2")
         if self.max_steps < 0:
             raise ConfigError("max steps must not be negative")
+        if self.max_minutes < 0:
+            raise ConfigError("max minutes must not be negative")
         if self.lr <= 0 or self.lr_d <= 0:
             raise ConfigError("learning rates must be positive")
         if self.kl_schedule not in KL_SCHEDULES:

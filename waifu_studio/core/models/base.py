@@ -59,6 +59,10 @@ class FaceModel(nn.Module):
         return next(self.parameters()).device
 
     @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    @property
     def latent_mean(self) -> np.ndarray:
         """Centre of the latent distribution (origin except for the AE's fitted prior)."""
         return np.zeros(self.latent_dim, np.float32)
@@ -91,7 +95,7 @@ class FaceModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            out = [tensor_to_images(self.decode_tensor(torch.from_numpy(z[i:i + batch_size]).to(self.device)))
+            out = [tensor_to_images(self.decode_tensor(torch.from_numpy(z[i:i + batch_size]).to(self.device, self.dtype)))
                    for i in range(0, len(z), batch_size)]
         finally:
             self.train(was_training)
@@ -118,7 +122,7 @@ class FaceModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            out = [self.encode_tensor(images_to_tensor(images[i:i + batch_size]).to(self.device)).float().cpu().numpy()
+            out = [self.encode_tensor(images_to_tensor(images[i:i + batch_size]).to(self.device, self.dtype)).float().cpu().numpy()
                    for i in range(0, len(images), batch_size)]
         finally:
             self.train(was_training)

@@ -1,0 +1,231 @@
+"""Checkpoints: one ``.safetensors`` file per model, weights plus JSON metadata.
+
+Loading never unpickles anything: the header is parsed as JSON by us, the tensors by the
+safetensors library, and every fact is checked before a model is built from it. Writes are
+atomic (temp file, fsync, rename), so a crash mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from .config import FAMILIES, ModelConfig
+from .errors import CheckpointError, ConfigError
+from .models import FaceModel, build_model
+
+FORMAT_NAME = "waifu-studio-checkpoint"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024 * 1024  # a real header is a few KB; refuse absurd lengths before reading
+# Buffers kept in fp32 even in an fp16 file: the AE prior's Cholesky factor loses too much in fp16.
+_KEEP_FP32_PREFIXES = ("prior_",)
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says about itself, without the weights."""
+
+    path: Path
+    family: str
+    config: ModelConfig
+    format_version: int
+    project_version: str
+    training: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    size_bytes: int = 0
+
+    def describe(self) -> str:
+        c = self.config
+        return f"{self.family} {c.resolution}px, latent {c.latent_dim} ({self.path.name})"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot write {path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise CheckpointError(f"cannot write {path}: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise CheckpointError(f"cannot write {path}: {err.strerror or err}") from None
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def save_checkpoint(model: FaceModel, path: str | os.PathLike, *, dtype: torch.dtype = torch.float32,
+                    training: dict[str, Any] | None = None) -> Path:
+    """Save ``model`` for inference. ``dtype=torch.float16`` halves the file (bundled models)."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    for name, tensor in model.inference_state_dict().items():
+        t = tensor.detach().to("cpu")
+        if t.is_floating_point():
+            t = t.float() if name.startswith(_KEEP_FP32_PREFIXES) else t.to(dtype)
+        tensors[name] = t.contiguous()
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "family": model.config.family,
+        "model_config": json.dumps(model.config.to_dict()),
+        "training": json.dumps(training or {}),
+        "project_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def _read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """Parse the safetensors header ourselves so every refusal can say exactly what is wrong."""
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if head[:2] == b"PK" or head[:1] == b"\x80":
+                raise CheckpointError(
+                    f"{path.name} is a PyTorch pickle (.pt) file, which can run code when opened; "
+                    "Waifu Studio only opens .safetensors checkpoints")
+            if len(head) < 8:
+                raise CheckpointError(f"{path.name} is not a checkpoint: the file is empty or truncated ({size} bytes)")
+            (header_len,) = struct.unpack("<Q", head)
+            if header_len == 0 or header_len > MAX_HEADER_BYTES:
+                raise CheckpointError(f"{path.name} is not a safetensors checkpoint (header length {header_len} is impossible)")
+            if 8 + header_len > size:
+                raise CheckpointError(f"{path.name} is truncated: its header says {header_len} bytes, the file has {size}")
+            raw = fh.read(header_len)
+    except OSError as err:
+        raise CheckpointError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"{path.name} is not a safetensors checkpoint (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path.name} is not a safetensors checkpoint (malformed header)")
+    data_len = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            data_len = max(data_len, int(entry["data_offsets"][1]))
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise CheckpointError(f"{path.name} has a malformed entry for tensor {name!r}") from None
+    if 8 + header_len + data_len > size:
+        raise CheckpointError(f"{path.name} is truncated: it needs {8 + header_len + data_len} bytes, has {size}")
+    return header, size
+
+
+def read_info(path: str | os.PathLike) -> CheckpointInfo:
+    """Read and validate a checkpoint's metadata (cheap: no weights are loaded)."""
+    path = Path(path)
+    header, size = _read_header(path)
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a Waifu Studio checkpoint (no model metadata)")
+    try:
+        version = int(meta.get("format_version", "0"))
+    except ValueError:
+        raise CheckpointError(f"{path.name} has an unreadable format version") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} was made by a newer Waifu Studio (checkpoint format {version}); "
+                              f"this version ({__version__}) reads format {FORMAT_VERSION}: please upgrade")
+    family = meta.get("family", "")
+    if family not in FAMILIES:
+        raise CheckpointError(f"{path.name} holds an unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["model_config"]))
+        training = json.loads(meta.get("training", "{}"))
+    except (KeyError, json.JSONDecodeError, ConfigError, TypeError) as err:
+        raise CheckpointError(f"{path.name} has an invalid model config: {err}") from None
+    if config.family != family:
+        raise CheckpointError(f"{path.name} is inconsistent: family {family!r} but config says {config.family!r}")
+    return CheckpointInfo(path=path, family=family, config=config, format_version=version,
+                          project_version=str(meta.get("project_version", "?")), training=training,
+                          created=str(meta.get("created", "")), size_bytes=size)
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32) -> FaceModel:
+    """Build the model a checkpoint describes and load its weights; refuse anything suspicious.
+
+    The returned model is in eval mode and carries ``model.checkpoint_info``.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    info = read_info(path)
+    try:
+        tensors = load_file(str(info.path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{info.path.name} is damaged: {err}") from None
+    model = build_model(info.config)
+    expected = model.inference_state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} tensor(s) such as {missing[0]!r}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s) such as {unexpected[0]!r}")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} with wrong shapes, e.g. {k!r} is {tuple(tensors[k].shape)}, "
+                         f"expected {tuple(expected[k].shape)}")
+        raise CheckpointError(f"{info.path.name} does not match its stated config ({info.describe()}): "
+                              + "; ".join(parts))
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{info.path.name} contains NaN or infinite weights (in {name!r}); "
+                                  "it probably comes from a run that diverged")
+    state = {k: v.to(expected[k].dtype) for k, v in tensors.items()}
+    model.load_state_dict(state, strict=True)
+    model.to(device=device)
+    if dtype != torch.float32:
+        model.to(dtype=dtype)
+    model.eval()
+    model.checkpoint_info = info  # type: ignore[attr-defined]
+    return model
+
+
+def file_digest(path: str | os.PathLike, length: int = 16) -> str:
+    """Short content hash of a file, for cache keys (map layouts, FID statistics)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:length]

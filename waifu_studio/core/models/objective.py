@@ -1,0 +1,79 @@
+"""What a family does in one training step. The Trainer owns the loop; objectives own the losses.
+
+An objective holds the modules that are trained but not shipped (discriminators, a GAN's raw
+generator) and the optimizers, and can save and restore all of it for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from .base import FaceModel
+
+AutocastFactory = Callable[[], contextlib.AbstractContextManager]
+
+
+class Objective:
+    """Base class: subclasses fill ``loss_names``, build modules/optimizers, and implement ``train_step``."""
+
+    loss_names: tuple[str, ...] = ()
+
+    def __init__(self, model: FaceModel, config: TrainConfig) -> None:
+        self.model = model
+        self.config = config
+        self._modules: dict[str, nn.Module] = {}
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    # modules and optimizers are registered by name so state_dict / DDP / train() see them all
+    def add_module(self, name: str, module: nn.Module) -> nn.Module:
+        self._modules[name] = module
+        return module
+
+    def add_optimizer(self, name: str, params: Iterator[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        kwargs: dict = {"lr": lr, "betas": tuple(self.config.betas), "weight_decay": self.config.weight_decay}
+        if next(self.model.parameters()).is_cuda:
+            kwargs["fused"] = True  # one kernel for the whole update on GPUs
+        opt = torch.optim.Adam(params, **kwargs)
+        self._optimizers[name] = opt
+        return opt
+
+    @property
+    def trained_modules(self) -> dict[str, nn.Module]:
+        return dict(self._modules)
+
+    def train(self, mode: bool = True) -> None:
+        for module in self._modules.values():
+            module.train(mode)
+
+    def train_step(self, real: torch.Tensor, step: int, autocast: AutocastFactory) -> dict[str, torch.Tensor]:
+        """One batch of real images (N, 3, H, W) in [-1, 1]; returns detached scalar tensors by name."""
+        raise NotImplementedError
+
+    def finish(self, images: torch.Tensor) -> None:
+        """Called once when training ends normally, with the whole uint8 training tensor."""
+
+    def before_save(self, images: torch.Tensor) -> None:
+        """Called before every checkpoint, so a checkpoint taken mid-run is usable on its own."""
+
+    def state_dict(self) -> dict:
+        return {
+            "modules": {k: m.state_dict() for k, m in self._modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self._optimizers.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, m in self._modules.items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self._optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+
+
+def step_optimizer(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()

@@ -1,0 +1,352 @@
+"""One training loop for every family, with hooks and no UI knowledge.
+
+The GUI worker and the CLI both build a :class:`Trainer` and call :meth:`Trainer.run`. The
+loop checks ``hooks.stop`` and ``hooks.pause`` between steps (StyleGAN3's abort_fn idea) and
+reports through plain callbacks carrying plain data.
+
+A run folder holds ``config.json``, ``metrics.jsonl`` (one JSON object per logged step),
+``samples/step_XXXXXXXX.png`` (fixed seeds), ``checkpoint.safetensors`` (the model, openable by
+the app) and ``train_state.pt`` (optimizers, step, RNG; what ``--resume`` needs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import atomic_write_bytes, save_checkpoint
+from .config import RunConfig
+from .devices import resolve_precision, select_device
+from .errors import CheckpointError, NonFiniteLossError, OutOfMemoryError, TrainingError, WaifuError
+from .models import FaceModel, build_model, build_objective
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+STATE_NAME = "train_state.pt"
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.jsonl"
+SAMPLES_DIR = "samples"
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """One logged step: loss terms averaged since the previous log, speed and progress."""
+
+    step: int
+    total_steps: int
+    epoch: int  # 0-based epoch the step belongs to
+    epochs: int
+    images_seen: int
+    losses: dict[str, float]
+    images_per_sec: float
+    eta_seconds: float
+    elapsed_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "total_steps": self.total_steps, "epoch": self.epoch, "epochs": self.epochs,
+                "images_seen": self.images_seen, "images_per_sec": round(self.images_per_sec, 2),
+                "eta_s": round(self.eta_seconds, 1), "time_s": round(self.elapsed_seconds, 2), **self.losses}
+
+
+@dataclass
+class TrainingHooks:
+    """How a front end steers and watches a run. Every callback runs on the training thread."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    pause: threading.Event = field(default_factory=threading.Event)  # set = paused
+    on_metrics: Callable[[StepMetrics], None] | None = None
+    on_sample: Callable[[int, np.ndarray], None] | None = None  # step, (N, H, W, 3) uint8 faces
+    on_checkpoint: Callable[[Path, int], None] | None = None
+    on_log: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    checkpoint: Path
+    steps: int
+    stopped: bool  # True when stopped by the user before the planned end
+    elapsed_seconds: float
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """All logged steps of a run. A torn last line (a killed writer) is skipped, not an error."""
+    path = Path(run_dir) / METRICS_NAME
+    rows: list[dict[str, Any]] = []
+    if not path.exists():
+        return rows
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
+    path = Path(run_dir) / CONFIG_NAME
+    try:
+        return RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise TrainingError(f"{run_dir} is not a run folder (no {CONFIG_NAME})") from None
+    except json.JSONDecodeError as err:
+        raise TrainingError(f"{path} is damaged: {err}") from None
+
+
+class Trainer:
+    """Trains ``run_config.model`` on ``images`` (N, H, W, 3) uint8, writing into ``run_dir``."""
+
+    def __init__(self, run_config: RunConfig, images: np.ndarray, run_dir: str | os.PathLike,
+                 hooks: TrainingHooks | None = None, *, resume: bool = False) -> None:
+        self.config = run_config
+        self.run_dir = Path(run_dir)
+        self.hooks = hooks or TrainingHooks()
+        res = run_config.model.resolution
+        if images.ndim != 4 or images.shape[1:] != (res, res, 3) or images.dtype != np.uint8:
+            raise TrainingError(f"training images must be uint8 (N, {res}, {res}, 3), got {images.shape} {images.dtype}")
+        tc = run_config.train
+        self.batch_size = min(tc.batch_size, len(images))
+        if len(images) < 2:
+            raise TrainingError("training needs at least 2 faces")
+        self.device = select_device(tc.device)
+        self.precision = resolve_precision(tc.precision, self.device)
+        torch.manual_seed(tc.seed)
+        self.model: FaceModel = build_model(run_config.model).to(self.device)
+        self.objective = build_objective(self.model, tc)
+        if tc.channels_last:
+            for module in {id(m): m for m in [self.model, *self.objective.trained_modules.values()]}.values():
+                module.to(memory_format=torch.channels_last)
+        # The whole set lives on the device as uint8: no per-sample decoding, 4x less memory than float.
+        self.data = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        self.steps_per_epoch = max(1, len(images) // self.batch_size)
+        planned = tc.epochs * self.steps_per_epoch
+        self.total_steps = min(planned, tc.max_steps) if tc.max_steps else planned
+        self.data_rng = torch.Generator().manual_seed(tc.seed)
+        self.step = 0
+        self.elapsed_before = 0.0  # wall time of earlier sessions of this run
+        self._perm = torch.randperm(len(self.data), generator=self.data_rng)
+        self._sums: dict[str, torch.Tensor] = {}
+        self._sum_count = 0
+        if resume:
+            self._load_state()
+        else:
+            self._start_run_dir()
+
+    # ------------------------------------------------------------ run folder
+    def _start_run_dir(self) -> None:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
+        except OSError as err:
+            raise TrainingError(f"cannot create run folder {self.run_dir}: {err.strerror or err}") from None
+        if (self.run_dir / STATE_NAME).exists():
+            raise TrainingError(f"{self.run_dir} already holds a run; use --resume {self.run_dir} to continue it, "
+                                "or choose another --out folder")
+        config_text = json.dumps(self.config.to_dict(), indent=2).encode()
+        try:
+            atomic_write_bytes(self.run_dir / CONFIG_NAME, config_text)
+        except CheckpointError as err:
+            raise TrainingError(str(err)) from None
+        (self.run_dir / METRICS_NAME).unlink(missing_ok=True)
+
+    def _load_state(self) -> None:
+        path = self.run_dir / STATE_NAME
+        if not path.exists():
+            raise TrainingError(f"nothing to resume in {self.run_dir}: no {STATE_NAME} (did the run save a checkpoint?)")
+        try:
+            # weights_only=True: the restricted unpickler that rebuilds tensors and plain containers only.
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any failure here means a damaged file
+            raise TrainingError(f"cannot resume: {path} is damaged ({type(err).__name__}: {err})") from None
+        self.model.load_state_dict(state["model"])
+        self.objective.load_state_dict(state["objective"])
+        self.step = int(state["step"])
+        self.elapsed_before = float(state.get("elapsed", 0.0))
+        self.data_rng.set_state(state["data_rng"].cpu())
+        self._perm = state["perm"].cpu()
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if self.device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu())
+        if len(self._perm) != len(self.data):
+            raise TrainingError(f"cannot resume: the data set changed size ({len(self._perm)} -> {len(self.data)} faces)")
+        self._truncate_metrics()
+        self._log(f"resumed {self.run_dir} at step {self.step}")
+
+    def _truncate_metrics(self) -> None:
+        """Drop logged rows past the resumed step (written after the last checkpoint) and torn lines."""
+        rows = [r for r in read_metrics(self.run_dir) if int(r.get("step", 0)) <= self.step]
+        text = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        atomic_write_bytes(self.run_dir / METRICS_NAME, text)
+
+    def save(self, *, final: bool = False) -> Path:
+        """Write the model checkpoint and the resume state (both atomically)."""
+        if not final:  # the final save follows objective.finish(), which already did the full work
+            self.objective.before_save(self.data)
+        elapsed = self.elapsed_before + (time.perf_counter() - self._t_start if hasattr(self, "_t_start") else 0.0)
+        summary = {"steps": self.step, "images_seen": self.step * self.batch_size,
+                   "epochs": round(self.step / self.steps_per_epoch, 3), "wall_seconds": round(elapsed, 1),
+                   "device": str(self.device), "precision": self.precision,
+                   "batch_size": self.batch_size, "data": self.config.data.to_dict(),
+                   "train": self.config.train.to_dict()}
+        state = {
+            "model": self.model.state_dict(),
+            "objective": self.objective.state_dict(),
+            "step": self.step,
+            "elapsed": elapsed,
+            "data_rng": self.data_rng.get_state(),
+            "perm": self._perm,
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        try:
+            # The checkpoint first: if the state write then fails, resume still has the older pair.
+            path = save_checkpoint(self.model, self.run_dir / CHECKPOINT_NAME, training=summary)
+            atomic_write_bytes(self.run_dir / STATE_NAME, buffer.getvalue())
+        except CheckpointError as err:
+            raise TrainingError(f"could not save the checkpoint: {err}") from None
+        if self.hooks.on_checkpoint:
+            self.hooks.on_checkpoint(path, self.step)
+        return path
+
+    # ------------------------------------------------------------------ loop
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _batch(self) -> torch.Tensor:
+        position = self.step % self.steps_per_epoch
+        if position == 0 and self.step > 0:
+            self._perm = torch.randperm(len(self.data), generator=self.data_rng)
+        index = self._perm[position * self.batch_size:(position + 1) * self.batch_size].to(self.device)
+        x = self.data.index_select(0, index).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        if self.config.train.hflip:
+            flip = torch.rand(x.shape[0], generator=self.data_rng) < 0.5
+            x = torch.where(flip.to(self.device)[:, None, None, None], x.flip(3), x)
+        if self.config.train.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def sample_grid(self) -> np.ndarray:
+        """The fixed-seed faces (seeds 0..sample_count-1) the run is judged by over time."""
+        return self.model.sample(self.config.train.sample_count, seed=0)
+
+    def _emit_sample(self) -> None:
+        from .export import save_grid
+
+        faces = self.sample_grid()
+        try:
+            save_grid(faces, self.run_dir / SAMPLES_DIR / f"step_{self.step:08d}.png")
+        except WaifuError as err:
+            self._log(f"could not save sample grid: {err}")
+        if self.hooks.on_sample:
+            self.hooks.on_sample(self.step, faces)
+
+    def _log(self, message: str) -> None:
+        if self.hooks.on_log:
+            self.hooks.on_log(message)
+
+    def _write_metrics(self, metrics: StepMetrics) -> None:
+        # One write() per line keeps a killed process from interleaving partial rows.
+        with open(self.run_dir / METRICS_NAME, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(metrics.to_json()) + "\n")
+
+    def _flush_log(self, speed: float, t_start: float) -> None:
+        losses = {k: float(v) / self._sum_count for k, v in self._sums.items()}
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteLossError(
+                f"training stopped at step {self.step}: the {', '.join(bad)} loss became NaN or infinite. "
+                f"The last good checkpoint ({CHECKPOINT_NAME}) is kept; try a lower learning rate.")
+        remaining = max(0, self.total_steps - self.step)
+        metrics = StepMetrics(
+            step=self.step, total_steps=self.total_steps, epoch=(self.step - 1) // self.steps_per_epoch,
+            epochs=math.ceil(self.total_steps / self.steps_per_epoch), images_seen=self.step * self.batch_size,
+            losses=losses, images_per_sec=speed * self.batch_size,
+            eta_seconds=remaining / speed if speed > 0 else float("inf"),
+            elapsed_seconds=self.elapsed_before + time.perf_counter() - t_start)
+        self._sums, self._sum_count = {}, 0
+        self._write_metrics(metrics)
+        if self.hooks.on_metrics:
+            self.hooks.on_metrics(metrics)
+
+    def run(self) -> TrainResult:
+        """Train until the planned steps are done or ``hooks.stop`` is set; always leaves a checkpoint."""
+        tc = self.config.train
+        self._t_start = t_start = time.perf_counter()
+        self._log(f"training {self.config.model.family} on {len(self.data)} faces, {self.device} {self.precision}, "
+                  f"batch {self.batch_size}, {self.total_steps} steps")
+        self.model.train()
+        self.objective.train()
+        if self.step == 0:
+            self._emit_sample()
+            self.model.train()
+        last_save = time.perf_counter()
+        speed, window_t, window_steps = 0.0, time.perf_counter(), 0
+        stopped = False
+        try:
+            deadline = t_start + tc.max_minutes * 60 if tc.max_minutes else float("inf")
+            while self.step < self.total_steps:
+                if self.hooks.stop.is_set() or time.perf_counter() > deadline:
+                    stopped = True
+                    break
+                if self.hooks.pause.is_set():
+                    paused_at = time.perf_counter()
+                    while self.hooks.pause.is_set() and not self.hooks.stop.is_set():
+                        time.sleep(0.05)
+                    window_t += time.perf_counter() - paused_at  # pauses don't count against speed
+                    continue
+                losses = self.objective.train_step(self._batch(), self.step, self.autocast)
+                self.step += 1
+                window_steps += 1
+                for k, v in losses.items():
+                    self._sums[k] = self._sums.get(k, 0.0) + v.float()
+                self._sum_count += 1
+                if self.step % tc.log_every == 0 or self.step == self.total_steps:
+                    now = time.perf_counter()
+                    current = window_steps / max(now - window_t, 1e-9)
+                    speed = current if speed == 0.0 else 0.7 * speed + 0.3 * current
+                    window_t, window_steps = now, 0
+                    self._flush_log(speed, t_start)
+                if self.step % tc.sample_every == 0:
+                    self._emit_sample()
+                    self.model.train()
+                epoch_end = self.step % self.steps_per_epoch == 0
+                due = (tc.checkpoint_every and self.step % tc.checkpoint_every == 0) or \
+                    (time.perf_counter() - last_save) > tc.checkpoint_minutes * 60
+                if epoch_end or due:
+                    self.save()
+                    last_save = time.perf_counter()
+        except torch.OutOfMemoryError:
+            raise OutOfMemoryError(f"the {self.device.type} ran out of memory at batch size {self.batch_size}; "
+                                   "try a smaller batch size. The last checkpoint is intact.") from None
+        if self._sum_count:
+            self._flush_log(max(speed, 1e-9), t_start)
+        finished = not stopped and self.step >= self.total_steps
+        if finished:
+            self.model.eval()
+            self.objective.finish(self.data)
+        if self.step % tc.sample_every != 0 or finished:
+            self._emit_sample()
+        path = self.save(final=finished)
+        elapsed = time.perf_counter() - t_start
+        self._log(f"{'finished' if finished else 'stopped'} at step {self.step}; checkpoint {path}")
+        return TrainResult(run_dir=self.run_dir, checkpoint=path, steps=self.step, stopped=not finished,
+                           elapsed_seconds=self.elapsed_before + elapsed)
