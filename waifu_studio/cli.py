@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--extra-convs", type=_nonneg_int, help="extra 3x3 convs per resolution (capacity)")
     g.add_argument("--lr", type=float, help="generator / autoencoder learning rate")
     g.add_argument("--lr-d", type=float, help="discriminator / critic learning rate")
+    g.add_argument("--lr-decay", choices=("none", "cosine"), help="learning-rate schedule (default none)")
     g.add_argument("--kl-beta", type=float, help="vae: weight of the KL term")
     g.add_argument("--kl-schedule", choices=KL_SCHEDULES, help="vae: KL annealing (default linear)")
     g.add_argument("--kl-warmup", type=_nonneg_int, help="vae: warm-up steps of the linear schedule")
@@ -210,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 model_kwargs[key] = value
         train = TrainConfig.for_family(
             args.model, epochs=args.epochs, batch_size=args.batch_size, max_steps=args.max_steps,
-            max_minutes=args.max_minutes, lr=args.lr,
+            max_minutes=args.max_minutes, lr=args.lr, lr_decay=args.lr_decay,
             lr_d=args.lr_d, kl_beta=args.kl_beta, kl_schedule=args.kl_schedule, kl_warmup_steps=args.kl_warmup,
             kl_cycle_steps=args.kl_cycle, real_label=args.real_label, fake_label=args.fake_label,
             n_critic=args.n_critic, gp_weight=args.gp_weight, ema_decay=args.ema, precision=args.precision,

@@ -130,6 +130,7 @@ class TrainConfig:
     lr_d: float = 2e-4  # discriminator / critic learning rate (two time-scale rule)
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 0.0
+    lr_decay: str = "none"  # "cosine": anneal every learning rate to 0 over the planned steps
     # vae
     kl_beta: float = 1.0
     kl_schedule: str = "linear"
@@ -167,6 +168,8 @@ class TrainConfig:
             raise ConfigError("max minutes must not be negative")
         if self.lr <= 0 or self.lr_d <= 0:
             raise ConfigError("learning rates must be positive")
+        if self.lr_decay not in ("none", "cosine"):
+            raise ConfigError(f"lr decay must be 'none' or 'cosine', not {self.lr_decay!r}")
         if self.kl_schedule not in KL_SCHEDULES:
             raise ConfigError(f"kl schedule must be one of {KL_SCHEDULES}, not {self.kl_schedule!r}")
         if self.kl_beta < 0:

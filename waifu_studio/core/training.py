@@ -313,6 +313,8 @@ class Trainer:
                         time.sleep(0.05)
                     window_t += time.perf_counter() - paused_at  # pauses don't count against speed
                     continue
+                if tc.lr_decay == "cosine":
+                    self.objective.set_lr_scale(0.5 * (1.0 + math.cos(math.pi * self.step / self.total_steps)))
                 losses = self.objective.train_step(self._batch(), self.step, self.autocast)
                 self.step += 1
                 window_steps += 1

@@ -42,6 +42,13 @@ class Objective:
         self._optimizers[name] = opt
         return opt
 
+    def set_lr_scale(self, scale: float) -> None:
+        """Scale every optimizer's learning rate relative to its configured value (LR schedules)."""
+        for opt in self._optimizers.values():
+            for group in opt.param_groups:
+                group.setdefault("base_lr", group["lr"])
+                group["lr"] = group["base_lr"] * scale
+
     @property
     def trained_modules(self) -> dict[str, nn.Module]:
         return dict(self._modules)
