@@ -97,30 +97,40 @@ def cache_dir() -> pathlib.Path:
 def _pca_basis(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean (D,), components (k, D) unit rows by falling variance, variances (k,)), deterministic.
 
-    Covariance eigendecomposition is exact and fast while D is moderate; wider data (raw pixels)
-    goes through randomized SVD with a fixed seed. Each component's sign is fixed so its largest
-    coordinate is positive, so the same data always gives the same map, never a mirror image.
+    Exact: SVD of the data when there are fewer points than dimensions, else eigendecomposition
+    of the D x D covariance; very wide data (raw pixels) goes through seeded randomized SVD.
+    Each component's sign is fixed so its largest coordinate is positive: the same data always
+    gives the same map, never its mirror image.
     """
+    from threadpoolctl import threadpool_limits
+
     x = np.asarray(x, dtype=np.float64)
     n, d = x.shape
     mean = x.mean(axis=0)
     k = max(1, min(k, d))
-    if d <= 4096:
-        centred = x - mean
-        cov = centred.T @ centred / max(n - 1, 1)
-        values, vectors = np.linalg.eigh(cov)
-        order = np.argsort(values)[::-1][:k]
-        components, variances = vectors[:, order].T, np.clip(values[order], 0.0, None)
-    else:
-        from sklearn.decomposition import PCA
+    # These matrices are small; multi-threaded OpenBLAS gains little on them but, when the cores
+    # are busy (training in the background), its spinning threads made an 800x800 eigh 80x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n < d and n <= 4096:
+            _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
+            components, variances = vt[:k], singular[:k] ** 2 / max(n - 1, 1)
+        elif d <= 4096:
+            centred = x - mean
+            values, vectors = np.linalg.eigh(centred.T @ centred / max(n - 1, 1))
+            order = np.argsort(values)[::-1][:k]
+            components, variances = vectors[:, order].T, values[order]
+        else:
+            from sklearn.decomposition import PCA
 
-        k = min(k, n)
-        pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(x)
-        components, variances = pca.components_, pca.explained_variance_
+            pca = PCA(n_components=min(k, n), svd_solver="randomized", random_state=0).fit(x)
+            components, variances = pca.components_, pca.explained_variance_
+    if len(components) < k:  # fewer points than requested axes: pad with zero-variance axes
+        extra = np.zeros((k - len(components), d))
+        components, variances = np.concatenate([components, extra]), np.concatenate([variances, np.zeros(len(extra))])
     rows = np.arange(len(components))
     signs = np.sign(components[rows, np.abs(components).argmax(axis=1)])
     signs[signs == 0] = 1.0
-    return mean, components * signs[:, None], variances
+    return mean, components * signs[:, None], np.clip(variances, 0.0, None)
 
 
 def _pca_reduce(x: np.ndarray, dims: int) -> np.ndarray:

@@ -13,6 +13,9 @@ import math
 from torch import nn
 
 
+MIN_REFINE_SIZE = 16
+
+
 def channel_plan(resolution: int, width: int) -> list[int]:
     """Channels at 4x4, 8x8, ... up to resolution/2: e.g. 64px, width 64 -> [512, 256, 128, 64]."""
     steps = int(math.log2(resolution // 4))
@@ -40,10 +43,13 @@ class ConvDecoder(nn.Module):
             nn.BatchNorm2d(plan[0]),
             nn.ReLU(True),
         ]
-        layers += self._refine(plan[0], extra_convs)
+        size = 4
         for c_in, c_out in zip(plan[:-1], plan[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
-            layers += self._refine(c_out, extra_convs)
+            size *= 2
+            # Extra capacity only where detail lives (>= 16 px): wide 4x4/8x8 stages would cost
+            # millions of parameters for little visible gain.
+            layers += self._refine(c_out, extra_convs if size >= MIN_REFINE_SIZE else 0)
         layers += [nn.ConvTranspose2d(plan[-1], 3, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.latent_dim = latent_dim
@@ -68,10 +74,12 @@ class ConvEncoder(nn.Module):
         plan = list(reversed(channel_plan(resolution, width)))  # e.g. [64, 128, 256, 512]
         # No normalisation on the first layer (DCGAN): it keeps the input's colour statistics.
         layers: list[nn.Module] = [nn.Conv2d(3, plan[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        layers += self._refine(plan[0], extra_convs, norm)
+        size = resolution // 2
+        layers += self._refine(plan[0], extra_convs if size >= MIN_REFINE_SIZE else 0, norm)
         for c_in, c_out in zip(plan[:-1], plan[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"), _norm(norm, c_out), nn.LeakyReLU(0.2, True)]
-            layers += self._refine(c_out, extra_convs, norm)
+            size //= 2
+            layers += self._refine(c_out, extra_convs if size >= MIN_REFINE_SIZE else 0, norm)
         layers += [nn.Conv2d(plan[-1], out_features, 4, 1, 0)]
         self.net = nn.Sequential(*layers)
 
