@@ -55,7 +55,7 @@ class ProjectionParams:
 
     method: str = "pca"
     perplexity: float = 30.0
-    tsne_iterations: int = 750
+    tsne_iterations: int = 500
     n_neighbors: int = 15
     min_dist: float = 0.1
     seed: int = 0

@@ -1,0 +1,1 @@
+"""Qt front end: thin widgets that hold core objects and draw them."""

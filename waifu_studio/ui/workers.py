@@ -1,0 +1,235 @@
+"""Background work for the GUI: one-shot tasks and a latest-request-wins renderer.
+
+The wiring follows superqt's ``new_worker_qthread``: ``moveToThread``, ``started -> run``,
+``finished -> quit``, ``finished -> deleteLater``, ``thread.finished -> deleteLater``. Workers
+never touch widgets; they emit numpy arrays and plain objects, and the GUI thread draws them.
+Every thread is tracked so ``stop_all`` (closeEvent) can cancel and join them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from ..core.errors import WaifuError
+
+_ACTIVE: set[QThread] = set()
+
+
+def active_threads() -> list[QThread]:
+    """Threads started through this module that are still running."""
+    return [t for t in list(_ACTIVE) if _alive(t)]
+
+
+def _alive(thread: QThread) -> bool:
+    try:
+        return thread.isRunning()
+    except RuntimeError:  # the C++ object is already deleted
+        return False
+
+
+def describe_error(err: BaseException) -> str:
+    """A message a person can act on: project errors as they are, others with their type."""
+    if isinstance(err, WaifuError):
+        return str(err)
+    try:
+        import torch
+
+        if isinstance(err, torch.OutOfMemoryError):
+            return "The device ran out of memory. Try a smaller batch size or grid, or switch to the CPU."
+    except ImportError:
+        pass
+    if isinstance(err, MemoryError):
+        return "The computer ran out of memory. Try a smaller batch size, grid or map."
+    return f"{type(err).__name__}: {err}"
+
+
+class TaskWorker(QObject):
+    """Runs ``fn`` once in a worker thread.
+
+    If ``fn`` takes keyword arguments ``progress`` and/or ``cancel`` it receives a callable that
+    emits :attr:`progress` and the task's ``threading.Event``.
+    """
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    finished = Signal()
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.cancel_event = threading.Event()
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = {}
+        if "progress" in params:
+            self.kwargs["progress"] = self.progress.emit
+        if "cancel" in params:
+            self.kwargs["cancel"] = self.cancel_event
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+        except Exception as err:  # noqa: BLE001 - every failure is reported to the GUI, never raised in a thread
+            if not self.cancel_event.is_set():
+                traceback.print_exc()
+                self.failed.emit(describe_error(err))
+        else:
+            if not self.cancel_event.is_set():
+                self.succeeded.emit(result)
+        finally:
+            self.finished.emit()
+
+
+class Task:
+    """Handle of a running :class:`TaskWorker`: cancel it, wait for it."""
+
+    def __init__(self, worker: TaskWorker, thread: QThread) -> None:
+        self.worker, self.thread = worker, thread
+
+    def cancel(self) -> None:
+        self.worker.cancel_event.set()
+
+    def is_running(self) -> bool:
+        return _alive(self.thread)
+
+    def wait(self, ms: int = 5000) -> bool:
+        return self.thread.wait(ms) if _alive(self.thread) else True
+
+
+def start_task(fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
+               on_error: Callable[[str], None] | None = None, on_progress: Callable[[Any], None] | None = None,
+               on_finished: Callable[[], None] | None = None, **kwargs: Any) -> Task:
+    """Run ``fn(*args, **kwargs)`` in a new QThread; callbacks run on the GUI thread."""
+    thread = QThread()
+    worker = TaskWorker(fn, *args, **kwargs)
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    worker.finished.connect(thread.quit)
+    worker.finished.connect(worker.deleteLater)
+    thread.finished.connect(thread.deleteLater)
+    thread.finished.connect(lambda t=thread: _ACTIVE.discard(t))
+    # Callbacks are connected with the receiver living in the GUI thread (queued connection).
+    if on_result is not None:
+        worker.succeeded.connect(on_result)
+    if on_error is not None:
+        worker.failed.connect(on_error)
+    if on_progress is not None:
+        worker.progress.connect(on_progress)
+    if on_finished is not None:
+        worker.finished.connect(on_finished)
+    _ACTIVE.add(thread)
+    task = Task(worker, thread)
+    thread._task = task  # type: ignore[attr-defined]  # keep the Python wrapper alive with the thread
+    thread.start()
+    return task
+
+
+class _RenderWorker(QObject):
+    rendered = Signal(int, object)
+    failed = Signal(int, str)
+
+    def __init__(self, owner: LatestRenderer) -> None:
+        super().__init__()
+        self._owner = owner
+
+    @Slot()
+    def process(self) -> None:
+        # Wake-ups pile up while a render runs; each takes the newest pending job, or nothing.
+        job = self._owner._take()
+        if job is None:
+            return
+        stamp, fn = job
+        try:
+            result = fn()
+        except Exception as err:  # noqa: BLE001 - reported to the GUI
+            self.failed.emit(stamp, describe_error(err))
+        else:
+            self.rendered.emit(stamp, result)
+
+
+class LatestRenderer(QObject):
+    """A persistent worker thread where only the newest request is computed (StyleGAN3 visualizer idea).
+
+    ``request(fn)`` replaces any request not yet started; results older than the newest delivered
+    stamp are dropped, so a fast slider drag never builds a queue of stale decodes.
+    """
+
+    result = Signal(object)  # newest result only
+    error = Signal(str)
+    _wake = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._pending: tuple[int, Callable[[], Any]] | None = None
+        self._stamp = 0
+        self._delivered = -1
+        self._thread = QThread()
+        self._worker = _RenderWorker(self)
+        self._worker.moveToThread(self._thread)
+        self._wake.connect(self._worker.process)
+        self._worker.rendered.connect(self._on_rendered)
+        self._worker.failed.connect(self._on_failed)
+        self._thread.finished.connect(self._worker.deleteLater)
+        _ACTIVE.add(self._thread)
+        self._thread.finished.connect(lambda t=self._thread: _ACTIVE.discard(t))
+        self._thread.start()
+
+    def request(self, fn: Callable[[], Any]) -> int:
+        with self._lock:
+            self._stamp += 1
+            self._pending = (self._stamp, fn)
+            stamp = self._stamp
+        self._wake.emit()
+        return stamp
+
+    @property
+    def latest_stamp(self) -> int:
+        return self._stamp
+
+    def _take(self) -> tuple[int, Callable[[], Any]] | None:
+        with self._lock:
+            job, self._pending = self._pending, None
+            return job
+
+    def _on_rendered(self, stamp: int, value: Any) -> None:
+        if stamp > self._delivered:
+            self._delivered = stamp
+            self.result.emit(value)
+
+    def _on_failed(self, stamp: int, message: str) -> None:
+        if stamp >= self._delivered:
+            self.error.emit(message)
+
+    def is_idle(self) -> bool:
+        with self._lock:
+            return self._pending is None and self._delivered == self._stamp
+
+    def shutdown(self, ms: int = 3000) -> None:
+        with self._lock:
+            self._pending = None
+        if _alive(self._thread):
+            self._thread.quit()
+            self._thread.wait(ms)
+
+
+def stop_all(timeout_ms: int = 2000) -> bool:
+    """Cancel every tracked task and join its thread (closeEvent). True if all stopped."""
+    ok = True
+    for thread in active_threads():
+        task = getattr(thread, "_task", None)
+        if task is not None:
+            task.cancel()
+        thread.quit()
+    for thread in active_threads():
+        ok = thread.wait(timeout_ms) and ok
+    return ok
