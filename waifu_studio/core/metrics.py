@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -25,7 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data import IMAGE_EXTENSIONS, cache_dir, load_folder
 from .errors import WaifuError
+from .export import atomic_write
 
 if TYPE_CHECKING:
     from .models.base import FaceModel
@@ -45,7 +46,6 @@ KID_FEATURES_KEPT = 10_000
 # Bump when the preprocessing or the file layout changes, so stale caches are not reused.
 CACHE_VERSION = 1
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
 
 # ---------------------------------------------------------------------------------------- recon
@@ -264,22 +264,21 @@ class ReferenceStats:
     count: int  # number of images the statistics were computed from
 
 
-def cache_dir() -> Path:
-    """Root of Waifu Studio's caches: $WAIFU_STUDIO_CACHE or ~/.cache/waifu-studio."""
-    env = os.environ.get("WAIFU_STUDIO_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "waifu-studio"
-
-
 def folder_key(folder: str | os.PathLike[str], resolution: int = 64) -> str:
-    """Dataset cache key of an image folder: sha256 of its sorted (relpath, size, mtime_ns) and the resolution."""
-    root = Path(folder)
+    """Dataset cache key of an image folder: sha256 of its sorted (relpath, size, mtime_ns) and the resolution.
+
+    Computed from a directory listing alone, so a cache hit needs no image to be decoded. Like
+    ``load_folder`` it only looks at image extensions and ignores hidden files.
+    """
+    root = Path(folder).resolve()
     if not root.is_dir():
-        raise WaifuError(f"{root} is not a folder")
+        raise WaifuError(f"folder not found: {root}")
     entries = []
     for path in root.rglob("*"):
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+        rel = path.relative_to(root)
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(p.startswith(".") for p in rel.parts) and path.is_file():
             st = path.stat()
-            entries.append(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}")
+            entries.append(f"{rel.as_posix()}\t{st.st_size}\t{st.st_mtime_ns}")
     digest = hashlib.sha256(f"resolution={resolution}\n".encode())
     for line in sorted(entries):
         digest.update(line.encode() + b"\n")
@@ -293,16 +292,13 @@ def reference_cache_path(key: str, precision: str = "fp32") -> Path:
 
 
 def _save_reference(path: Path, stats: ReferenceStats) -> None:
-    # Write to a temporary file in the same folder and rename: a crash never leaves half a cache.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    """Store the statistics atomically (temp file + rename): a crash never leaves half a cache."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, mu=stats.mu, sigma=stats.sigma, features=stats.features, count=np.int64(stats.count))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: np.savez(f, mu=stats.mu, sigma=stats.sigma, features=stats.features,
+                                              count=np.int64(stats.count)))
+    except (OSError, WaifuError) as err:  # the figures are still good; only the next run is slower
+        log.warning("could not cache reference statistics in %s: %s", path, err)
 
 
 def _load_reference(path: Path) -> ReferenceStats | None:
@@ -334,8 +330,6 @@ def reference_stats(images_or_folder: np.ndarray | str | os.PathLike[str], *, ke
         if cached is not None:
             return cached
     if is_folder:
-        from .data import load_folder  # imported late: data.py pulls in the image loaders
-
         images = load_folder(images_or_folder, resolution).images
     else:
         images = np.asarray(images_or_folder)
@@ -346,10 +340,7 @@ def reference_stats(images_or_folder: np.ndarray | str | os.PathLike[str], *, ke
         features = features[keep]
     stats = ReferenceStats(mu=mu, sigma=sigma, features=features.astype(np.float32), count=len(images))
     if path is not None:
-        try:
-            _save_reference(path, stats)
-        except OSError as err:  # the figures are still good; only the next run will be slower
-            log.warning("could not cache reference statistics in %s: %s", path, err)
+        _save_reference(path, stats)
     return stats
 
 

@@ -254,8 +254,8 @@ def _raise_if_cancelled(cancel: threading.Event | None) -> None:
 
 def _compute(codes: np.ndarray, params: ProjectionParams, report: ProgressFn,
              cancel: threading.Event | None) -> np.ndarray:
-    """Unnormalised layout by ``params.method`` (tiny inputs fall back to PCA)."""
-    if params.method == "pca" or len(codes) < _MIN_NONLINEAR_POINTS:
+    """Unnormalised layout by ``params.method`` (tiny or all-identical inputs fall back to PCA)."""
+    if params.method == "pca" or len(codes) < _MIN_NONLINEAR_POINTS or not np.ptp(codes, axis=0).any():
         return pca_2d(codes)
     reduced = _pca_reduce(codes, params.pca_dims)
     if params.method == "tsne":
@@ -297,11 +297,11 @@ def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tsne(x: np.ndarray, params: ProjectionParams, report: ProgressFn, cancel: threading.Event | None) -> np.ndarray:
-    # openTSNE's OpenMP threads spin while waiting by default. When the cores are busy (training
-    # in the background, the GUI) spinning threads fight each other: Barnes-Hut iterations were
-    # 50-100x slower and FFT ones ~2x slower with n_jobs=2 on a loaded 2-core machine. Passive
-    # waiting costs nothing measurable when idle. Read once when libgomp loads; a user's own
-    # setting wins.
+    # OpenMP threads spin while waiting by default; when the cores are busy (training, other
+    # programs) they fight each other: on a loaded 2-core machine Barnes-Hut iterations were up
+    # to 50x and FFT ones 1.4x slower than with passive waiting. libgomp reads this once when it
+    # loads, and openTSNE binds to the first libgomp in the process (torch's, if torch came
+    # first), so this only helps when nothing loaded OpenMP yet; a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from openTSNE import TSNEEmbedding, affinity, initialization
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
@@ -372,7 +372,6 @@ def _umap(x: np.ndarray, params: ProjectionParams) -> np.ndarray:
         # Clustered latents can give a graph whose spectral start fails; umap then warns and
         # falls back to a random start, which still converges to a good map.
         warnings.filterwarnings("ignore", message="Spectral initialisation failed", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*mult?i-component layout is unsupported", category=UserWarning)
         layout = reducer.fit_transform(np.asarray(x, dtype=np.float32))
     return np.asarray(layout, dtype=np.float64)
 

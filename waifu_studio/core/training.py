@@ -140,6 +140,7 @@ class Trainer:
         self.elapsed_before = 0.0  # wall time of earlier sessions of this run
         self._perm = torch.randperm(len(self.data), generator=self.data_rng)
         self._sums: dict[str, torch.Tensor] = {}
+        self._last_sample_step = -1
         self._sum_count = 0
         if resume:
             self._load_state()
@@ -252,6 +253,7 @@ class Trainer:
         from .export import save_grid
 
         faces = self.sample_grid()
+        self._last_sample_step = self.step
         try:
             save_grid(faces, self.run_dir / SAMPLES_DIR / f"step_{self.step:08d}.png")
         except WaifuError as err:
@@ -342,10 +344,11 @@ class Trainer:
         if self._sum_count:
             self._flush_log(max(speed, 1e-9), t_start)
         finished = not stopped and self.step >= self.total_steps
+        resampled = False
         if finished:
             self.model.eval()
-            self.objective.finish(self.data)
-        if self.step % tc.sample_every != 0 or finished:
+            resampled = self.objective.finish(self.data)
+        if self._last_sample_step != self.step or resampled:
             self._emit_sample()
         path = self.save(final=finished)
         elapsed = time.perf_counter() - t_start

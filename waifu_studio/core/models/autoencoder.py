@@ -74,8 +74,9 @@ class AutoencoderObjective(Objective):
             images = images[torch.linspace(0, len(images) - 1, limit).long().to(images.device)]
         model.fit_prior(model.encode(images.cpu().numpy()))
 
-    def finish(self, images: torch.Tensor) -> None:
+    def finish(self, images: torch.Tensor) -> bool:
         self.fit_prior(images)
+        return True
 
     def before_save(self, images: torch.Tensor) -> None:
         # A subset keeps mid-run checkpoints cheap on a CPU; the final fit uses every face.

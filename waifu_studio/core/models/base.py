@@ -19,6 +19,8 @@ from ..latent import seeds_to_z
 
 def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 NxHxWx3 -> float32 Nx3xHxW in [-1, 1]."""
+    if isinstance(images, np.ndarray) and not images.flags.writeable:
+        images = images.copy()  # read-only arrays (cache mmaps, PIL views) can't back a tensor
     t = torch.as_tensor(images)
     if t.dtype != torch.uint8 or t.ndim != 4 or t.shape[-1] != 3:
         raise WaifuError(f"expected uint8 images of shape (N, H, W, 3), got {tuple(t.shape)} {t.dtype}")

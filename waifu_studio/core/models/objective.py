@@ -61,8 +61,12 @@ class Objective:
         """One batch of real images (N, 3, H, W) in [-1, 1]; returns detached scalar tensors by name."""
         raise NotImplementedError
 
-    def finish(self, images: torch.Tensor) -> None:
-        """Called once when training ends normally, with the whole uint8 training tensor."""
+    def finish(self, images: torch.Tensor) -> bool:
+        """Called once when training ends normally, with the whole uint8 training tensor.
+
+        Returns True if it changed what samples look like (the final grid is then redrawn).
+        """
+        return False
 
     def before_save(self, images: torch.Tensor) -> None:
         """Called before every checkpoint, so a checkpoint taken mid-run is usable on its own."""
