@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
@@ -198,3 +200,13 @@ def test_gif_loop_none_plays_once(tmp_path):
     path = export.save_gif(_smooth_frames(3), tmp_path / "once.gif", loop=None)
     with Image.open(path) as gif:
         assert "loop" not in gif.info
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_saved_file_gets_normal_permissions(tmp_path):
+    old_umask = os.umask(0o022)
+    try:
+        path = export.save_png(_faces(1)[0], tmp_path / "face.png")
+    finally:
+        os.umask(old_umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import sys
 import types
 from pathlib import Path
 
@@ -200,8 +199,8 @@ def test_reference_stats_of_a_changed_folder_is_recomputed(fake_inception: Path,
         loaded.append((str(path), resolution))
         return types.SimpleNamespace(images=random_faces(len(list(Path(path).iterdir())), seed=len(loaded)))
 
-    # data.py is owned elsewhere; a stand-in module keeps this test about the cache only.
-    monkeypatch.setitem(sys.modules, "waifu_studio.core.data", types.SimpleNamespace(load_folder=load_folder))
+    # A stand-in loader keeps this test about the cache, not about decoding images.
+    monkeypatch.setattr(metrics, "load_folder", load_folder)
 
     metrics.reference_stats(folder, key=None)
     metrics.reference_stats(folder, key=None)
@@ -210,6 +209,27 @@ def test_reference_stats_of_a_changed_folder_is_recomputed(fake_inception: Path,
     (folder / "4.png").write_bytes(b"new face")
     changed = metrics.reference_stats(folder, key=None)
     assert len(loaded) == 2 and changed.count == 5
+
+
+def test_folder_key_follows_images_not_other_files(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"face")
+    key = metrics.folder_key(tmp_path)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / ".hidden.jpg").write_bytes(b"skipped by the loader too")
+    assert metrics.folder_key(tmp_path) == key
+    assert metrics.folder_key(tmp_path, resolution=32) != key
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.png").write_bytes(b"another face")
+    assert metrics.folder_key(tmp_path) != key
+
+
+def test_unwritable_cache_still_returns_stats(fake_inception: Path, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("WAIFU_STUDIO_CACHE", str(blocker))
+    stats = metrics.reference_stats(random_faces(6), key="set")
+    assert stats.count == 6
 
 
 def test_reference_stats_keeps_a_subset_of_features_for_kid(fake_inception: Path,

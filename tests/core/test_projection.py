@@ -165,10 +165,13 @@ def test_bad_input_is_a_clear_error():
         projection.pca_2d(np.zeros(5))
 
 
-def test_tiny_sets_fall_back_to_pca():
+def test_tiny_or_identical_sets_fall_back_to_pca():
     codes = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]], np.float32)
     layout = projection.project(codes, ProjectionParams("umap"), use_cache=False)
     np.testing.assert_array_equal(layout, projection.pca_2d(codes))
+    same = np.ones((40, 4), np.float32)  # e.g. a collapsed GAN: every face the same
+    for method in ("tsne", "umap"):
+        np.testing.assert_array_equal(projection.project(same, ProjectionParams(method), use_cache=False), 0.0)
 
 
 def test_pca_2d_follows_the_main_axis():

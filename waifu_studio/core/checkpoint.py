@@ -115,24 +115,28 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int]:
         size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(8)
-            if head[:2] == b"PK" or head[:1] == b"\x80":
-                raise CheckpointError(
-                    f"{path.name} is a PyTorch pickle (.pt) file, which can run code when opened; "
-                    "Waifu Studio only opens .safetensors checkpoints")
             if len(head) < 8:
                 raise CheckpointError(f"{path.name} is not a checkpoint: the file is empty or truncated ({size} bytes)")
             (header_len,) = struct.unpack("<Q", head)
-            if header_len == 0 or header_len > MAX_HEADER_BYTES:
-                raise CheckpointError(f"{path.name} is not a safetensors checkpoint (header length {header_len} is impossible)")
-            if 8 + header_len > size:
-                raise CheckpointError(f"{path.name} is truncated: its header says {header_len} bytes, the file has {size}")
-            raw = fh.read(header_len)
+            plausible = 0 < header_len <= MAX_HEADER_BYTES and 8 + header_len <= size
+            raw = fh.read(header_len) if plausible else b""
     except OSError as err:
         raise CheckpointError(f"cannot read {path}: {err.strerror or err}") from None
     try:
-        header = json.loads(raw)
+        header = json.loads(raw) if plausible else None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{path.name} is not a safetensors checkpoint (its header is not JSON)") from None
+        header = None
+    if header is None:
+        # Only now look for pickle signatures: a valid header length can start with these bytes too.
+        if head[:2] == b"PK" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+            raise CheckpointError(
+                f"{path.name} is a PyTorch pickle (.pt) file, which can run code when opened; "
+                "Waifu Studio only opens .safetensors checkpoints")
+        if header_len == 0 or header_len > MAX_HEADER_BYTES:
+            raise CheckpointError(f"{path.name} is not a safetensors checkpoint (header length {header_len} is impossible)")
+        if 8 + header_len > size:
+            raise CheckpointError(f"{path.name} is truncated: its header says {header_len} bytes, the file has {size}")
+        raise CheckpointError(f"{path.name} is not a safetensors checkpoint (its header is not JSON)")
     if not isinstance(header, dict):
         raise CheckpointError(f"{path.name} is not a safetensors checkpoint (malformed header)")
     data_len = 0

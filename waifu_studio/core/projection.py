@@ -270,9 +270,9 @@ def _worker_count() -> int:
 def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and distances of each point's ``k`` nearest points, self first, by brute force.
 
-    One BLAS matrix product per chunk of rows: for the tens of thousands of points a face set has,
-    this is exact, deterministic and faster on a laptop CPU than the libraries' approximate
-    indexes (Annoy took ~3x longer for 20k points here; pynndescent must JIT-compile first).
+    One BLAS matrix product per chunk of rows. For the tens of thousands of points a face set
+    has this is exact and about as fast as Annoy (20k points, 90 neighbours, 2 busy cores: 3-9 s
+    against 8-16 s), and it spares UMAP pynndescent, whose numba code must compile on first use.
     """
     import torch
 
@@ -332,8 +332,11 @@ def _tsne(x: np.ndarray, params: ProjectionParams, report: ProgressFn, cancel: t
 
     # FFT-interpolated gradients scale linearly with N; Barnes-Hut is quicker on small sets
     # (measured crossover ~2-3k points: at 5k FFT was 2x faster, at 2k BH slightly faster).
+    # Small sets run single-threaded: a BH iteration takes well under a millisecond, so threads
+    # gain nothing there and, with spinning waits on busy cores, cost 50x (see above).
     gradient = "fft" if n >= 2500 else "bh"
-    embedding = TSNEEmbedding(start, affinities, negative_gradient_method=gradient, n_jobs=n_jobs,
+    embedding = TSNEEmbedding(start, affinities, negative_gradient_method=gradient,
+                              n_jobs=n_jobs if gradient == "fft" else 1,
                               random_state=params.seed, verbose=False, callbacks=on_iterations,
                               callbacks_every_iters=_TSNE_CALLBACK_EVERY)
     try:

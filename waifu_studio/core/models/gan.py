@@ -48,8 +48,41 @@ class GANObjective(Objective):
         ema_params = list(self.model.generator.parameters())
         raw_params = list(self.g.parameters())
         torch._foreach_lerp_(ema_params, raw_params, 1.0 - decay)
-        for b_ema, b_raw in zip(self.model.generator.buffers(), self.g.buffers()):
-            b_ema.copy_(b_raw)
+        # Buffers (batch-norm statistics) are not averaged: recalibrate_batch_norm() sets them.
+
+    @torch.no_grad()
+    def recalibrate_batch_norm(self, batches: int = 32, batch_size: int = 256) -> None:
+        """Recompute the averaged generator's batch-norm statistics from its own activations.
+
+        EMA averages weights but the running statistics come from the raw generator, whose
+        activations differ; sampling with mismatched statistics shifts colours and collapses
+        variety. A pass over fresh noise with a cumulative average fixes them.
+        """
+        if not self.use_ema:
+            return
+        generator = self.model.generator
+        norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        was_training = generator.training
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average over the calibration batches
+        generator.train()
+        device = next(generator.parameters()).device
+        for _ in range(batches):
+            generator(torch.randn(batch_size, self.model.latent_dim, device=device))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        generator.train(was_training)
+
+    def before_save(self, images: torch.Tensor) -> None:
+        self.recalibrate_batch_norm()
+
+    def finish(self, images: torch.Tensor) -> bool:
+        self.recalibrate_batch_norm()
+        return True
 
     def train(self, mode: bool = True) -> None:
         super().train(mode)
