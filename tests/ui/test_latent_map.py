@@ -1,0 +1,172 @@
+"""The latent map panel: compute, click points and empty space, colours, thumbnails, hover."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QRectF, Qt
+
+from waifu_studio.core.projection import blend_weights, nearest_points
+from waifu_studio.ui.widgets.latent_map import LatentMapPanel
+
+
+@pytest.fixture
+def make_panel(qtbot, session):
+    panels = []
+
+    def make(model) -> LatentMapPanel:
+        panel = LatentMapPanel(session)
+        qtbot.addWidget(panel)
+        panel.resize(1100, 750)
+        panel.show()
+        qtbot.waitExposed(panel)
+        panels.append(panel)
+        session.set_model(model)
+        return panel
+
+    yield make
+    for panel in panels:
+        panel.shutdown()
+
+
+def computed(qtbot, panel: LatentMapPanel, timeout: int = 30000, **kwargs) -> LatentMapPanel:
+    with qtbot.waitSignal(panel.map_ready, timeout=timeout):
+        panel.compute(**kwargs)
+    return panel
+
+
+def widget_pos(panel: LatentMapPanel, i: int) -> QPoint:
+    return panel.view.mapFromScene(panel.view.scene_pos_of(i))
+
+
+def isolated_point(layout: np.ndarray) -> int:
+    """The point farthest from its nearest neighbour (a click there hits only it)."""
+    d = np.hypot(*(layout[:, None, :] - layout[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(d, np.inf)
+    return int(d.min(1).argmax())
+
+
+def test_pca_map_of_prior_samples(qtbot, make_panel, tiny_model_factory):
+    model = tiny_model_factory("dcgan")
+    panel = computed(qtbot, make_panel(model), source="prior", n=300, method="pca")
+    assert panel.layout().shape == (300, 2)
+    assert len(panel.scatter.data) == 300
+    np.testing.assert_array_equal(panel.scatter.data["data"], np.arange(300))
+    assert panel.source.labels[5] == "seed 5"
+    assert np.abs(panel.layout()).max() <= 1.0 + 1e-6  # normalised map fills [-1, 1]
+
+
+def test_clicking_points_shows_their_faces(qtbot, make_panel, tiny_model_factory):
+    model = tiny_model_factory("dcgan")
+    panel = computed(qtbot, make_panel(model), n=300, method="pca")
+    # Through the scatter's own sigClicked signal...
+    point = panel.scatter.points()[17]
+    with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
+        panel.scatter.sigClicked.emit(panel.scatter, [point], None)
+    np.testing.assert_array_equal(panel.preview_face(), model.decode(panel.source.latents[17])[0])
+    assert panel.preview_caption.text() == "seed 17"
+
+    # ...and with a real mouse click at the point's position on screen.
+    i = isolated_point(panel.layout())
+    with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
+        qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=widget_pos(panel, i))
+    np.testing.assert_array_equal(panel.preview_face(), model.decode(panel.source.latents[i])[0])
+    assert panel.preview_caption.text() == f"seed {i}"
+
+
+def test_clicking_empty_space_blends_nearest_points(qtbot, make_panel, tiny_model_factory):
+    model = tiny_model_factory("dcgan")
+    panel = computed(qtbot, make_panel(model), n=300, method="pca")
+    x, y = 0.93, -0.97
+    with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
+        panel.click_empty(x, y)
+    idx, dist = nearest_points(panel.layout(), (x, y), k=5)
+    latent = (blend_weights(dist)[:, None] * panel.source.latents[idx].astype(np.float64)).sum(0).astype(np.float32)
+    np.testing.assert_array_equal(panel.preview_face(), model.decode(latent)[0])
+    np.testing.assert_array_equal(panel.session.current_latent, latent)
+
+
+def test_tsne_shows_intermediate_layouts(qtbot, make_panel, tiny_model_factory):
+    model = tiny_model_factory("dcgan")
+    panel = make_panel(model)
+    seen: list[np.ndarray] = []
+    panel.layout_updated.connect(lambda: seen.append(panel.layout().copy()))
+    computed(qtbot, panel, timeout=120000, n=300, method="tsne", perplexity=20)
+    assert panel.intermediate_layouts >= 3
+    assert len(seen) >= 4 and not np.allclose(seen[0], seen[-1])  # the map visibly unfolded
+    assert panel.layout().shape == (300, 2)
+
+
+def test_colour_by_cluster_and_hue(qtbot, make_panel, tiny_model_factory):
+    model = tiny_model_factory("vae")
+    panel = computed(qtbot, make_panel(model), n=300, method="pca")
+    with qtbot.waitSignal(panel.colours_ready, timeout=30000):
+        panel.colour_box.setCurrentIndex(1)
+    labels = panel.colour_values()
+    assert labels.shape == (300,) and 2 <= len(np.unique(labels)) <= 8
+    colours = {b.color().name() for b in panel.scatter.data["brush"]}
+    assert len(colours) == len(np.unique(labels))
+    with qtbot.waitSignal(panel.colours_ready, timeout=30000):
+        panel.colour_box.setCurrentIndex(2)
+    assert panel.colour_values().shape == (300,)
+
+
+def test_set_as_a_and_b_draws_the_morph_path(qtbot, make_panel, tiny_model_factory):
+    model = tiny_model_factory("dcgan")
+    panel = computed(qtbot, make_panel(model), n=300, method="pca")
+    for which, i in (("A", 3), ("B", 150)):
+        with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
+            panel.click_point(i)
+        qtbot.mouseClick(panel.set_a_button if which == "A" else panel.set_b_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_array_equal(panel.session.endpoint_a.latent, panel.source.latents[3])
+    np.testing.assert_array_equal(panel.session.endpoint_b.face, model.decode(panel.source.latents[150])[0])
+    xs, ys = panel.view.path_line.getData()
+    np.testing.assert_allclose(np.c_[xs, ys], panel.layout()[[3, 150]], atol=1e-6)
+    assert panel.view.end_labels["A"].isVisible() and panel.view.end_labels["B"].isVisible()
+    # An endpoint set elsewhere (not on this map) removes the path.
+    panel.session.set_endpoint("B", model.seeds_to_latents([999])[0], panel.session.endpoint_b.face, "seed 999")
+    assert panel.view.path_line.getData()[0] is None or len(panel.view.path_line.getData()[0]) == 0
+
+
+def test_zooming_in_shows_face_thumbnails(qtbot, make_panel, tiny_model_factory):
+    model = tiny_model_factory("dcgan")
+    panel = computed(qtbot, make_panel(model), n=1000, method="pca")
+    panel.view.update_thumbnails()
+    assert panel.view.thumbnail_count() == 0  # 1000 points in view: dots only
+    x, y = panel.layout()[10]
+    panel.view.getViewBox().setRange(QRectF(x - 0.1, y - 0.1, 0.2, 0.2), padding=0)
+    qtbot.waitUntil(lambda: panel.view.thumbnail_count() > 0, timeout=5000)
+    assert panel.view.thumbnail_count() == len(panel.view.visible_indices()) <= 400
+    panel.view.getViewBox().setRange(QRectF(-1.1, -1.1, 2.2, 2.2), padding=0)
+    qtbot.waitUntil(lambda: panel.view.thumbnail_count() == 0, timeout=5000)
+
+
+def test_hovering_a_point_shows_its_face(qtbot, make_panel, tiny_model_factory):
+    model = tiny_model_factory("dcgan")
+    panel = computed(qtbot, make_panel(model), n=300, method="pca")
+    i = isolated_point(panel.layout())
+    qtbot.mouseMove(panel.view.viewport(), widget_pos(panel, i))
+    qtbot.waitUntil(panel.view.hover.isVisible, timeout=5000)
+    assert panel.view.hover.toolTip() == f"seed {i}"
+
+
+def test_folder_map_for_an_autoencoder(qtbot, make_panel, tiny_model_factory, tmp_path):
+    model = tiny_model_factory("ae")
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for j, face in enumerate(model.sample(24, seed=0)):
+        Image.fromarray(face).save(folder / f"f{j:02d}.png")
+    panel = computed(qtbot, make_panel(model), source=str(folder), method="pca")
+    assert panel.layout().shape == (24, 2)
+    assert panel.source.labels[0].endswith("f00.png")
+
+
+def test_export_png(qtbot, make_panel, tiny_model_factory, tmp_path):
+    panel = computed(qtbot, make_panel(tiny_model_factory("dcgan")), n=300, method="pca")
+    path = panel.export_png(tmp_path / "map.png")
+    with Image.open(path) as im:
+        assert im.width == panel.view.width()
+    task = panel.export_face_map(tmp_path / "faces.png")
+    qtbot.waitUntil(lambda: not task.is_running(), timeout=20000)
+    assert (tmp_path / "faces.png").exists()

@@ -1,0 +1,67 @@
+"""Start the desktop app: QApplication, a calm dark Fusion theme, the main window."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+
+def dark_palette() -> QPalette:
+    """A dark palette: faces read best on a dark, neutral background."""
+    window, base, text = QColor(37, 38, 43), QColor(28, 29, 33), QColor(222, 224, 230)
+    accent = QColor(232, 121, 160)  # a soft pink highlight
+    palette = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: window,
+        QPalette.ColorRole.WindowText: text,
+        QPalette.ColorRole.Base: base,
+        QPalette.ColorRole.AlternateBase: QColor(44, 45, 51),
+        QPalette.ColorRole.ToolTipBase: QColor(50, 51, 58),
+        QPalette.ColorRole.ToolTipText: text,
+        QPalette.ColorRole.PlaceholderText: QColor(130, 132, 140),
+        QPalette.ColorRole.Text: text,
+        QPalette.ColorRole.Button: QColor(52, 53, 60),
+        QPalette.ColorRole.ButtonText: text,
+        QPalette.ColorRole.BrightText: QColor(255, 90, 90),
+        QPalette.ColorRole.Link: accent,
+        QPalette.ColorRole.Highlight: accent,
+        QPalette.ColorRole.HighlightedText: QColor(20, 20, 24),
+        QPalette.ColorRole.Light: QColor(70, 72, 80),
+        QPalette.ColorRole.Midlight: QColor(58, 60, 66),
+        QPalette.ColorRole.Mid: QColor(45, 46, 52),
+        QPalette.ColorRole.Dark: QColor(24, 25, 28),
+        QPalette.ColorRole.Shadow: QColor(10, 10, 12),
+    }
+    for role, color in roles.items():
+        palette.setColor(role, color)
+    muted = QColor(125, 127, 135)
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, muted)
+    return palette
+
+
+def configure_application(app: QApplication) -> None:
+    app.setApplicationName("WaifuStudio")
+    app.setOrganizationName("WaifuStudio")
+    app.setApplicationDisplayName("Waifu Studio")
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """Open the main window and run the event loop; returns the exit code."""
+    app = QApplication.instance()
+    if app is None:
+        # Fractional scale factors (125%, 150%) render as asked instead of rounding to 1x or 2x.
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(list(sys.argv if argv is None else argv))
+    configure_application(app)
+
+    from .main_window import MainWindow  # after QApplication: widgets need it
+
+    window = MainWindow()
+    window.show()
+    return int(app.exec())

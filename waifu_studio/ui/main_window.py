@@ -1,0 +1,258 @@
+"""The main window: model selector, one tab per panel, menus, status bar, error dialogs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from . import workers
+from .session import Session
+from .widgets.directions import DirectionsPanel
+from .widgets.generator import GeneratorPanel, ask_png_path
+from .widgets.model_selector import ModelSelector
+
+TRAIN_STOP_TIMEOUT_S = 60.0
+
+
+def _placeholder(name: str) -> QWidget:
+    label = QLabel(f"The {name} panel is not available in this build.")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setEnabled(False)
+    return label
+
+
+def _make_panels(session: Session) -> list[tuple[str, QWidget]]:
+    """(tab title, panel) in tab order. Panels from other modules fall back to a placeholder."""
+    panels: list[tuple[str, QWidget]] = [("Generate", GeneratorPanel(session))]
+    try:
+        from .widgets.morph import MorphPanel
+
+        panels.append(("Morph", MorphPanel(session)))
+    except ImportError:
+        panels.append(("Morph", _placeholder("Morph")))
+    try:
+        from .widgets.latent_map import LatentMapPanel
+
+        panels.append(("Latent map", LatentMapPanel(session)))
+    except ImportError:
+        panels.append(("Latent map", _placeholder("Latent map")))
+    panels.append(("Directions", DirectionsPanel(session)))
+    try:
+        from .widgets.reconstructions import ReconstructionsPanel
+
+        panels.append(("Reconstructions", ReconstructionsPanel(session)))
+    except ImportError:
+        panels.append(("Reconstructions", _placeholder("Reconstructions")))
+    try:
+        from .widgets.training import TrainingPanel
+
+        panels.append(("Train", TrainingPanel(session)))
+    except ImportError:
+        panels.append(("Train", _placeholder("Train")))
+    return panels
+
+
+class MainWindow(QMainWindow):
+    """Waifu Studio's window. ``last_error`` holds the newest (title, message) shown in a dialog."""
+
+    def __init__(self, session: Session | None = None, load_default: bool = True) -> None:
+        super().__init__()
+        self.session = session or Session()
+        self.last_error: tuple[str, str] | None = None
+        self._dialogs: list[QMessageBox] = []
+        self.setWindowTitle("Waifu Studio")
+        self.resize(1280, 800)
+
+        self.model_selector = ModelSelector(self.session)
+        self.model_info = QLabel("")
+        self.model_info.setEnabled(False)
+        toolbar = QToolBar("Model")
+        toolbar.setMovable(False)
+        toolbar.setFloatable(False)
+        toolbar.setContextMenuPolicy(Qt.ContextMenuPolicy.PreventContextMenu)
+        toolbar.addWidget(QLabel(" Model  "))
+        toolbar.addWidget(self.model_selector)
+        toolbar.addWidget(QLabel("   "))
+        toolbar.addWidget(self.model_info)
+        self.addToolBar(toolbar)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.panels: dict[str, QWidget] = {}
+        for title, panel in _make_panels(self.session):
+            self.panels[title] = panel
+            self.tabs.addTab(panel, title)
+        self.setCentralWidget(self.tabs)
+        self.generator: GeneratorPanel = self.panels["Generate"]  # type: ignore[assignment]
+        self.directions: DirectionsPanel = self.panels["Directions"]  # type: ignore[assignment]
+        self.generator.edit_requested.connect(lambda: self.show_tab("Directions"))
+
+        self._build_menus()
+        self.statusBar().showMessage("Ready")
+        self.session.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.session.error_raised.connect(self.show_error)
+        self.session.model_changed.connect(self._on_model_changed)
+        self.session.models_listed.connect(self._rebuild_recent_menu)
+        self._on_model_changed(self.session.model)
+        if load_default and self.session.model is None:
+            self.model_selector.load_default()
+
+    # ------------------------------------------------------------------ menus
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open checkpoint...", self.model_selector.ask_open, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &dataset folder...", self.ask_dataset_folder)
+        self.recent_menu = file_menu.addMenu("&Recent checkpoints")
+        self._rebuild_recent_menu()
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export current view as PNG...", self.ask_export, "Ctrl+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for i, title in enumerate(self.panels):
+            self._action(view_menu, title, lambda t=title: self.show_tab(t), f"Ctrl+{i + 1}")
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Waifu Studio", self.show_about)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.session.recent_files()
+        for path in recent:
+            action = self.recent_menu.addAction(path.name, lambda p=path: self.model_selector.open_path(p, "recent"))
+            action.setToolTip(str(path))
+        self.recent_menu.setEnabled(bool(recent))
+
+    # ---------------------------------------------------------------- actions
+    def show_tab(self, title: str) -> None:
+        if title in self.panels:
+            self.tabs.setCurrentWidget(self.panels[title])
+
+    def current_panel(self) -> QWidget:
+        return self.tabs.currentWidget()
+
+    def ask_dataset_folder(self) -> None:
+        start = self.session.settings.value("dataset_dir", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", str(start))
+        if folder:
+            self.session.settings.setValue("dataset_dir", folder)
+            self.open_dataset_folder(folder)
+
+    def open_dataset_folder(self, folder: str | Path) -> None:
+        panel = self.panels.get("Train")
+        if panel is None or not hasattr(panel, "set_dataset_folder"):
+            self.show_error("Training unavailable", "The Train panel is not available in this build.")
+            return
+        self.show_tab("Train")
+        panel.set_dataset_folder(Path(folder))
+
+    def ask_export(self) -> None:
+        panel = self.current_panel()
+        if not hasattr(panel, "export_png"):
+            self.show_error("Nothing to export", f"The {self.tabs.tabText(self.tabs.currentIndex())} tab has "
+                            "no image to export.")
+            return
+        name = self.tabs.tabText(self.tabs.currentIndex()).lower().replace(" ", "_") + ".png"
+        path = ask_png_path(self, self.session.settings, "Export current view as PNG", name)
+        if path is not None:
+            self.export_current_view(path)
+
+    def export_current_view(self, path: str | Path):
+        """Ask the current tab to write itself as a PNG (no dialog; used by the menu and tests)."""
+        panel = self.current_panel()
+        if hasattr(panel, "export_png"):
+            return panel.export_png(Path(path))
+        return None
+
+    def show_error(self, title: str, message: str) -> None:
+        """Non-modal warning: the app keeps running and tests never block on it."""
+        self.last_error = (title, message)
+        self._open_dialog(QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self))
+
+    def show_about(self) -> None:
+        import numpy
+        import pyqtgraph
+        import PySide6
+        import torch
+
+        from .. import __version__
+        from ..core.devices import describe_device, select_device
+
+        text = (f"<h3>Waifu Studio {__version__}</h3>"
+                "<p>Train generative models of anime faces and explore their latent space.</p>"
+                f"<p>torch {torch.__version__}<br>PySide6 {PySide6.__version__}<br>"
+                f"pyqtgraph {pyqtgraph.__version__}<br>numpy {numpy.__version__}<br>"
+                f"Device: {describe_device(select_device('auto'))}</p>")
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Waifu Studio", text, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        self._open_dialog(box)
+
+    def _open_dialog(self, box: QMessageBox) -> None:
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r, b=box: self._dialogs.remove(b) if b in self._dialogs else None)
+        self._dialogs.append(box)
+        box.open()
+
+    def _on_model_changed(self, model) -> None:
+        if model is None:
+            self.model_info.setText("No model loaded")
+            self.setWindowTitle("Waifu Studio")
+            return
+        encoder = "with encoder" if model.has_encoder else "generator only"
+        self.model_info.setText(f"{model.family}  \u00b7  {model.resolution}px  \u00b7  latent {model.latent_dim}"
+                                f"  \u00b7  {encoder}")
+        name = self.session.model_path.name if self.session.model_path else model.family
+        self.setWindowTitle(f"Waifu Studio \u2014 {name}")
+
+    # ------------------------------------------------------------------ close
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        train = self.panels.get("Train")
+        if train is not None and hasattr(train, "is_training") and train.is_training():
+            if not self.confirm_stop_training():
+                event.ignore()
+                return
+            self.statusBar().showMessage("Stopping training and saving a checkpoint...")
+            if not train.stop_and_wait(TRAIN_STOP_TIMEOUT_S):
+                self.show_error("Training did not stop", "Training did not stop in time; try quitting again.")
+                event.ignore()
+                return
+        self.shutdown()
+        super().closeEvent(event)
+
+    def confirm_stop_training(self) -> bool:
+        """Ask before stopping a training run (tests replace this to answer without a dialog)."""
+        answer = QMessageBox.question(
+            self, "Stop training and quit?",
+            "A model is training. Stop it (its checkpoint is saved) and quit?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def shutdown(self) -> None:
+        """Stop every panel's workers and join every thread."""
+        for dialog in list(self._dialogs):
+            dialog.close()
+        self.model_selector.shutdown()
+        for panel in self.panels.values():
+            if hasattr(panel, "shutdown"):
+                panel.shutdown()
+        workers.stop_all()

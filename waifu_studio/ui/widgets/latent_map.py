@@ -1,0 +1,490 @@
+"""Latent map panel: lay out thousands of latent codes in 2-D, click or hover to see their faces.
+
+Flow: ``build_map_source`` in a task (samples or encodes the points), then the instant PCA map,
+then ``project`` with the chosen method in a second task whose intermediate t-SNE layouts are
+drawn as they arrive. ``core.projection`` caches finished maps, so reopening one is instant.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.export import save_image
+from ...core.maps import MapSource, build_map_source, render_map_png
+from ...core.models import FaceModel
+from ...core.projection import (
+    ProjectionParams,
+    blend_weights,
+    dominant_hue,
+    kmeans_labels,
+    nearest_points,
+    pca_2d,
+    project,
+)
+from ..images import qimage_to_array
+from ..session import Session
+from ..workers import LatestRenderer, Task
+from .face_tile import FaceLabel
+from .gui_task import start_gui_task
+from .map_view import MapView
+
+PREVIEW_PX = 256
+METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
+COLOUR_MODES = ("None", "k-means cluster (8)", "Dominant hair hue")
+CLUSTER_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7")
+BLEND_NEIGHBOURS = 5
+
+
+def _build(model: FaceModel, data: str, n: int, progress: Callable) -> tuple[MapSource, np.ndarray]:
+    source = build_map_source(model, data, n=n, progress=lambda done, total: progress(("build", done / max(1, total))))
+    return source, pca_2d(source.features)
+
+
+def _project(features: np.ndarray, params: ProjectionParams, cache_key: str, progress: Callable,
+             cancel: threading.Event) -> np.ndarray:
+    return project(features, params, cache_key=cache_key, cancel=cancel,
+                   progress=lambda fraction, layout: progress(("project", fraction, layout)))
+
+
+def _hue_brushes(hues: np.ndarray) -> list[QBrush]:
+    palette = [QBrush(QColor.fromHsvF(b / 36, 0.85, 0.95, 0.85)) for b in range(36)]
+    grey = QBrush(QColor(150, 150, 150, 170))
+    return [grey if h < 0 else palette[int(h * 36) % 36] for h in hues]
+
+
+class LatentMapPanel(QWidget):
+    """A 2-D map of the model's latent space."""
+
+    map_ready = Signal()
+    preview_rendered = Signal()
+    colours_ready = Signal()
+    layout_updated = Signal()  # any layout drawn, intermediate ones included
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._model: FaceModel | None = None
+        self.source: MapSource | None = None
+        self._final = False
+        self._stamp = 0
+        self._tasks: list[Task] = []
+        self._colour_values: dict[str, np.ndarray] = {}
+        self._selection: tuple[np.ndarray, str, tuple[float, float]] | None = None
+        self._map_ends: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}
+        self.intermediate_layouts = 0
+        self._renderer = LatestRenderer(self)
+        self._renderer.result.connect(self._on_preview)
+        self._renderer.error.connect(lambda m: session.report_error("Latent map", m))
+        self._build_ui()
+        session.model_changed.connect(self._on_model_changed)
+        session.endpoints_changed.connect(self._update_path)
+        self._on_model_changed(session.model)
+
+    # ------------------------------------------------------------------- UI
+    def _build_ui(self) -> None:
+        self.view = MapView(self)
+        self.scatter = self.view.scatter
+        self.view.point_clicked.connect(self.click_point)
+        self.view.empty_clicked.connect(self.click_empty)
+
+        self.source_box = QComboBox()
+        self.source_box.addItems(["Model samples (prior)", "Dataset folder..."])
+        self.source_box.currentIndexChanged.connect(self._sync_controls)
+        self.n_box = QSpinBox()
+        self.n_box.setRange(100, 50_000)
+        self.n_box.setSingleStep(500)
+        self.n_box.setValue(5000)
+        self.folder_button = QPushButton("Choose folder...")
+        self.folder_button.clicked.connect(self._ask_folder)
+        self.folder_label = QLabel("(no folder)")
+        self.folder_label.setWordWrap(True)
+        self._folder: str | None = None
+        source_form = QFormLayout()
+        source_form.addRow("Points", self.source_box)
+        source_form.addRow("Samples", self.n_box)
+        source_form.addRow(self.folder_button, self.folder_label)
+
+        self.method_box = QComboBox()
+        self.method_box.addItems(list(METHODS))
+        self.method_box.setCurrentText("t-SNE")
+        self.method_box.currentIndexChanged.connect(self._sync_controls)
+        self.perplexity_box = QDoubleSpinBox()
+        self.perplexity_box.setRange(2, 200)
+        self.perplexity_box.setValue(30)
+        self.neighbors_box = QSpinBox()
+        self.neighbors_box.setRange(2, 200)
+        self.neighbors_box.setValue(15)
+        self.min_dist_box = QDoubleSpinBox()
+        self.min_dist_box.setRange(0.0, 1.0)
+        self.min_dist_box.setSingleStep(0.05)
+        self.min_dist_box.setValue(0.1)
+        method_form = QFormLayout()
+        method_form.addRow("Method", self.method_box)
+        method_form.addRow("Perplexity", self.perplexity_box)
+        method_form.addRow("Neighbours", self.neighbors_box)
+        method_form.addRow("Min. distance", self.min_dist_box)
+        self._method_rows = method_form
+
+        self.compute_button = QPushButton("Compute map")
+        self.compute_button.setDefault(True)
+        self.compute_button.clicked.connect(lambda: self._start())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.colour_box = QComboBox()
+        self.colour_box.addItems(list(COLOUR_MODES))
+        self.colour_box.currentIndexChanged.connect(self._apply_colours)
+
+        self.preview = FaceLabel(PREVIEW_PX, self, "Click a point\n(or empty space to blend)")
+        self.preview_caption = QLabel("")
+        self.preview_caption.setWordWrap(True)
+        self.preview_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.set_a_button = QPushButton("Set as A")
+        self.set_b_button = QPushButton("Set as B")
+        self.set_a_button.clicked.connect(lambda: self.set_selection_as("A"))
+        self.set_b_button.clicked.connect(lambda: self.set_selection_as("B"))
+        self.export_button = QPushButton("Export PNG...")
+        self.export_button.clicked.connect(self._ask_export)
+
+        side = QVBoxLayout()
+        for title, inner in (("Source", source_form), ("Layout", method_form)):
+            box = QGroupBox(title)
+            box.setLayout(inner)
+            side.addWidget(box)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.compute_button, 1)
+        buttons.addWidget(self.cancel_button)
+        side.addLayout(buttons)
+        side.addWidget(self.progress)
+        side.addWidget(self.status)
+        colour_row = QFormLayout()
+        colour_row.addRow("Colour by", self.colour_box)
+        side.addLayout(colour_row)
+        side.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
+        side.addWidget(self.preview_caption)
+        ab = QHBoxLayout()
+        ab.addWidget(self.set_a_button)
+        ab.addWidget(self.set_b_button)
+        side.addLayout(ab)
+        side.addStretch(1)
+        side.addWidget(self.export_button)
+        side_widget = QWidget()
+        side_widget.setLayout(side)
+        side_widget.setFixedWidth(320)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(side_widget)
+        self._sync_controls()
+
+    def _sync_controls(self) -> None:
+        method = METHODS[self.method_box.currentText()]
+        self._method_rows.setRowVisible(self.perplexity_box, method == "tsne")
+        self._method_rows.setRowVisible(self.neighbors_box, method == "umap")
+        self._method_rows.setRowVisible(self.min_dist_box, method == "umap")
+        folder = self.source_box.currentIndex() == 1
+        self.n_box.setEnabled(not folder)
+        self.folder_button.setEnabled(folder)
+        has_sel = self._selection is not None
+        self.set_a_button.setEnabled(has_sel)
+        self.set_b_button.setEnabled(has_sel)
+
+    # --------------------------------------------------------------- public
+    def layout(self) -> np.ndarray:  # type: ignore[override]  # the map's layout, not Qt's QLayout
+        """The (N, 2) layout currently drawn."""
+        return self.view.layout_array()
+
+    def preview_face(self) -> np.ndarray | None:
+        return self.preview.face()
+
+    def set_folder(self, path: str | os.PathLike) -> None:
+        self._folder = os.fspath(path)
+        self.folder_label.setText(Path(self._folder).name or self._folder)
+        self.folder_label.setToolTip(self._folder)
+        self.source_box.setCurrentIndex(1)
+
+    def compute(self, source: str = "prior", n: int | None = None, method: str = "pca", **params: float) -> None:
+        """Set the controls as given and compute (``source`` is 'prior' or a folder path)."""
+        if source == "prior":
+            self.source_box.setCurrentIndex(0)
+        else:
+            self.set_folder(source)
+        if n is not None:
+            self.n_box.setValue(int(n))
+        name = {v: k for k, v in METHODS.items()}[method]
+        self.method_box.setCurrentText(name)
+        for key, box in (("perplexity", self.perplexity_box), ("n_neighbors", self.neighbors_box),
+                         ("min_dist", self.min_dist_box)):
+            if key in params:
+                box.setValue(params[key])
+        self._start()
+
+    def click_point(self, i: int) -> None:
+        """Show point ``i``'s face large (the scatter's sigClicked lands here)."""
+        if self.source is None or not 0 <= i < len(self.source.latents):
+            return
+        xy = tuple(float(v) for v in self.layout()[i])
+        self._select(self.source.latents[i], self.source.labels[i], xy)
+
+    def click_empty(self, x: float, y: float) -> None:
+        """Blend the latents of the nearest points, weighted by inverse distance."""
+        if self.source is None or not len(self.layout()):
+            return
+        idx, dist = nearest_points(self.layout(), (x, y), k=BLEND_NEIGHBOURS)
+        weights = blend_weights(dist)
+        latent = (weights[:, None] * self.source.latents[idx].astype(np.float64)).sum(0).astype(np.float32)
+        self._select(latent, f"blend of {len(idx)} nearest points", (x, y))
+
+    def set_selection_as(self, which: str) -> None:
+        face = self.preview.face()
+        if self._selection is None or face is None:
+            return
+        latent, label, xy = self._selection
+        self._map_ends[which] = (latent.copy(), xy)
+        self.session.set_endpoint(which, latent, face, label)
+
+    def cancel(self) -> None:
+        self._stamp += 1  # results of the running tasks are now stale
+        for task in self._tasks:
+            task.cancel()
+        self._busy(False, "Cancelled")
+
+    def export_png(self, path: str | os.PathLike) -> Path:
+        """What the map shows (the plot as on screen) as a PNG."""
+        return save_image(qimage_to_array(self.view.grab().toImage()), path)
+
+    def export_face_map(self, path: str | os.PathLike) -> Task | None:
+        """The classic image map (faces on a grid at their positions), written in a worker."""
+        if self.source is None:
+            return None
+        task = start_gui_task(self, render_map_png, self.layout().copy(), self.source.faces, os.fspath(path),
+                          on_error=lambda m: self.session.report_error("Export map", m))
+        self._tasks.append(task)
+        return task
+
+    def shutdown(self) -> None:
+        self.cancel()
+        for task in self._tasks:
+            task.wait(10000)
+        self._tasks.clear()
+        self._renderer.shutdown()
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
+        self.shutdown()
+        super().closeEvent(event)
+
+    # ----------------------------------------------------------- computing
+    def _busy(self, busy: bool, text: str = "") -> None:
+        self.compute_button.setEnabled(not busy and self._model is not None)
+        self.cancel_button.setEnabled(busy)
+        if text:
+            self.status.setText(text)
+
+    def _start(self) -> None:
+        model = self._model
+        if model is None:
+            return
+        self.cancel()
+        self._tasks = [t for t in self._tasks if t.is_running()]
+        data = "prior"
+        if self.source_box.currentIndex() == 1:
+            if not model.has_encoder:
+                self.session.report_error("Latent map", f"A {model.family} model has no encoder; "
+                                          "map its samples instead.")
+                return
+            if not self._folder:
+                self._ask_folder()
+                if not self._folder:
+                    return
+            data = self._folder
+        stamp = self._stamp
+        self._final = False
+        self.progress.setRange(0, 0)  # sampling reports no steps: a busy bar
+        self._busy(True, "Sampling faces..." if data == "prior" else "Encoding faces...")
+        self._tasks.append(start_gui_task(
+            self, _build, model, data, self.n_box.value(),
+            on_result=lambda r: self._on_source(stamp, model, r),
+            on_progress=lambda p: self._on_progress(stamp, p),
+            on_error=lambda m: self._on_error(stamp, m)))
+
+    def _on_source(self, stamp: int, model: FaceModel, result: tuple[MapSource, np.ndarray]) -> None:
+        if stamp != self._stamp or model is not self._model:
+            return
+        self.source, first = result
+        self._colour_values.clear()
+        self._selection = None
+        self._map_ends.clear()
+        self.view.set_points(self.source.faces, self.source.labels)
+        self.view.set_layout(first)  # the instant PCA map while the chosen method runs
+        self._apply_colours()
+        method = METHODS[self.method_box.currentText()]
+        params = ProjectionParams(method=method, perplexity=self.perplexity_box.value(),
+                                  n_neighbors=self.neighbors_box.value(), min_dist=self.min_dist_box.value())
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.status.setText(f"{self.source.description}: computing {self.method_box.currentText()}...")
+        self.intermediate_layouts = 0
+        self._tasks.append(start_gui_task(
+            self, _project, self.source.features, params, self.source.cache_key,
+            on_result=lambda layout: self._on_layout(stamp, layout),
+            on_progress=lambda p: self._on_progress(stamp, p),
+            on_error=lambda m: self._on_error(stamp, m)))
+
+    def _on_progress(self, stamp: int, value: tuple) -> None:
+        if stamp != self._stamp:
+            return
+        if value[0] == "build":
+            return
+        _, fraction, layout = value
+        self.progress.setValue(round(100 * fraction))
+        source = self.source
+        if layout is not None and fraction < 1.0 and source is not None and len(layout) == len(source.latents):
+            self.intermediate_layouts += 1
+            self.view.set_layout(layout, fit=True)
+            self.layout_updated.emit()
+
+    def _on_layout(self, stamp: int, layout: np.ndarray) -> None:
+        if stamp != self._stamp:
+            return
+        self.view.set_layout(layout)
+        if self.intermediate_layouts:  # intermediate frames zoomed in on their bulk: show the whole map
+            self.view.getViewBox().setRange(QRectF(-1.05, -1.05, 2.1, 2.1), padding=0)
+        self._final = True
+        self.progress.setValue(100)
+        self._busy(False, f"{self.source.description}, {self.method_box.currentText()}. "
+                          "Hover to peek, click a point, zoom in for faces.")
+        self._update_path()
+        self.layout_updated.emit()
+        self.map_ready.emit()
+
+    def _on_error(self, stamp: int, message: str) -> None:
+        if stamp != self._stamp:
+            return
+        self.progress.setRange(0, 100)
+        self._busy(False, "Failed")
+        self.session.report_error("Latent map", message)
+
+    # -------------------------------------------------------------- colours
+    def _apply_colours(self) -> None:
+        mode = self.colour_box.currentIndex()
+        source = self.source
+        if source is None or mode == 0:
+            self.view.set_brushes(None)
+            self.colours_ready.emit()
+            return
+        key = "cluster" if mode == 1 else "hue"
+        values = self._colour_values.get(key)
+        if values is None:
+            fn, arg = (kmeans_labels, source.features) if key == "cluster" else (dominant_hue, source.faces)
+            stamp = self._stamp
+
+            def done(result: np.ndarray) -> None:
+                if stamp == self._stamp and source is self.source:
+                    self._colour_values[key] = result
+                    self._apply_colours()
+
+            self._tasks.append(start_gui_task(self, fn, arg, on_result=done,
+                                              on_error=lambda m: self.session.report_error("Colouring", m)))
+            return
+        if key == "cluster":
+            palette = [QBrush(QColor(c)) for c in CLUSTER_COLOURS]
+            brushes = [palette[int(v) % len(palette)] for v in values]
+        else:
+            brushes = _hue_brushes(values)
+        self.view.set_brushes(brushes)
+        self.colours_ready.emit()
+
+    def colour_values(self) -> np.ndarray | None:
+        key = {1: "cluster", 2: "hue"}.get(self.colour_box.currentIndex())
+        return self._colour_values.get(key) if key else None
+
+    # -------------------------------------------------------------- preview
+    def _select(self, latent: np.ndarray, label: str, xy: tuple[float, float]) -> None:
+        model = self._model
+        if model is None:
+            return
+        latent = np.asarray(latent, np.float32)
+        self._selection = (latent, label, xy)
+        self.view.set_marker(xy)
+        self.preview_caption.setText(label)
+        self._sync_controls()
+        self._renderer.request(lambda: (model, latent, model.decode(latent)[0]))
+
+    def _on_preview(self, result: tuple[FaceModel, np.ndarray, np.ndarray]) -> None:
+        model, latent, face = result
+        if model is not self._model:
+            return
+        self.preview.set_face(face)
+        self.session.set_current_latent(latent)
+        self.preview_rendered.emit()
+
+    def _update_path(self) -> None:
+        ends = []
+        for which, end in (("A", self.session.endpoint_a), ("B", self.session.endpoint_b)):
+            mine = self._map_ends.get(which)
+            ok = end is not None and mine is not None and np.array_equal(end.latent, mine[0])
+            ends.append(mine[1] if ok else None)
+        self.view.set_path(*ends)
+
+    # ---------------------------------------------------------------- model
+    def _on_model_changed(self, model: FaceModel | None) -> None:
+        self.cancel()
+        self._model = model
+        self.source = None
+        self._selection = None
+        self._map_ends.clear()
+        self.view.set_points(None, [])
+        self.view.set_layout(np.zeros((0, 2), np.float32))
+        self.preview.set_face(None)
+        self.preview.setText("Click a point\n(or empty space to blend)")
+        self.preview_caption.setText("")
+        self.progress.setValue(0)
+        self._busy(False, "Press Compute map." if model is not None else "Load a model first.")
+        folder_ok = model is not None and model.has_encoder
+        self.source_box.model().item(1).setEnabled(folder_ok)
+        if not folder_ok:
+            self.source_box.setCurrentIndex(0)
+        self._sync_controls()
+
+    # --------------------------------------------------------------- dialogs
+    def _ask_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of faces to map")
+        if path:
+            self.set_folder(path)
+
+    def _ask_export(self) -> None:
+        path, chosen = QFileDialog.getSaveFileName(self, "Export map", "latent_map.png",
+                                                   "Map as shown (*.png);;Face map (*.png)")
+        if not path:
+            return
+        if chosen.startswith("Face"):
+            self.export_face_map(path)
+            return
+        try:
+            self.export_png(path)
+        except Exception as err:  # noqa: BLE001 - any failure is shown to the user
+            self.session.report_error("Export PNG", str(err))
