@@ -71,8 +71,10 @@ class GANObjective(Objective):
             m.momentum = None  # cumulative moving average over the calibration batches
         generator.train()
         device = next(generator.parameters()).device
+        # Own generator: calibrating must not consume the training RNG (resume stays exact).
+        rng = torch.Generator(device=device).manual_seed(1234)
         for _ in range(batches):
-            generator(torch.randn(batch_size, self.model.latent_dim, device=device))
+            generator(torch.randn(batch_size, self.model.latent_dim, device=device, generator=rng))
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
         generator.train(was_training)
