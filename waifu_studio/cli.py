@@ -61,6 +61,19 @@ def _out_file(path: str, suffixes: tuple[str, ...]) -> Path:
     return out
 
 
+def _check_run_dir(run_dir: Path) -> None:
+    """The run folder can be created: its nearest existing ancestor is a writable folder."""
+    ancestor = run_dir.absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CliError(f"cannot create run folder {run_dir}: it is a file")
+    if not ancestor.is_dir():
+        raise CliError(f"cannot create run folder {run_dir}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise CliError(f"cannot create run folder {run_dir}: folder {ancestor} is not writable")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="waifu-studio", description="Train generative models of anime faces and explore them. "
                      "Run with no command to open the desktop app.")
@@ -151,11 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------- helpers
-def _progress(total: int, desc: str, unit: str = "it") -> Any:
+def _progress(total: int, desc: str, unit: str = "it", disable: bool = False) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
-                disable=not sys.stderr.isatty() and os.environ.get("WAIFU_STUDIO_PROGRESS") != "1")
+                disable=disable or (not sys.stderr.isatty() and os.environ.get("WAIFU_STUDIO_PROGRESS") != "1"))
 
 
 def _load_model(path: str, device: str = "cpu") -> Any:
@@ -185,8 +198,7 @@ def _parse_endpoint(model: Any, text: str) -> Any:
 
 # -------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from .core.data import load_dataset
-    from .core.training import Trainer, TrainingHooks, read_run_config
+    from .core.training import read_run_config
 
     if args.resume:
         run_dir = Path(args.resume)
@@ -204,6 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.data != "builtin" and not Path(args.data).is_dir():
             raise CliError(f"data folder not found: {args.data}")
         run_dir = Path(args.out)
+        _check_run_dir(run_dir)  # before minutes of data loading
         resolution = args.resolution or 64
         model_kwargs = {"family": args.model, "resolution": resolution}
         for key, value in (("latent_dim", args.latent_dim), ("width", args.width), ("extra_convs", args.extra_convs)):
@@ -223,7 +236,23 @@ def cmd_train(args: argparse.Namespace) -> int:
                           builtin_count=args.builtin_count or DataConfig.builtin_count)
         run_config = RunConfig(ModelConfig(**model_kwargs), train, data)
 
-    load_bar = _progress(0, "loading faces", "img")
+    from .core import distributed
+    from .core.devices import select_device
+
+    # A bad --device fails before data loading. Under torchrun (WORLD_SIZE > 1) this process joins
+    # the group: every rank loads the same faces and trains its slice; rank 0 alone writes and reports.
+    distributed.init_from_env(select_device(run_config.train.device))
+    try:
+        return _train(args, run_config, run_dir, quiet=not distributed.is_main_process())
+    finally:
+        distributed.cleanup()
+
+
+def _train(args: argparse.Namespace, run_config: RunConfig, run_dir: Path, *, quiet: bool) -> int:
+    from .core.data import load_dataset
+    from .core.training import Trainer, TrainingHooks
+
+    load_bar = _progress(0, "loading faces", "img", disable=quiet)
 
     def on_load(done: int, total: int) -> None:
         load_bar.total = total
@@ -232,10 +261,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     dataset = load_dataset(run_config.data, progress=on_load)
     load_bar.close()
-    print(f"data: {dataset.summary()} ({run_config.data.source}, split {run_config.data.split})", file=sys.stderr)
+    if not quiet:
+        print(f"data: {dataset.summary()} ({run_config.data.source}, split {run_config.data.split})", file=sys.stderr)
 
     hooks = TrainingHooks()
-    bar = _progress(0, f"training {run_config.model.family}", "step")
+    bar = _progress(0, f"training {run_config.model.family}", "step", disable=quiet)
 
     def on_metrics(m: Any) -> None:
         bar.total = m.total_steps
@@ -243,8 +273,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         shown = {k: f"{v:.4g}" for k, v in list(m.losses.items())[:4]}
         bar.set_postfix(epoch=f"{m.epoch + 1}/{m.epochs}", img_s=f"{m.images_per_sec:.0f}", **shown)
 
-    hooks.on_metrics = on_metrics
-    hooks.on_log = lambda msg: bar.write(msg, file=sys.stderr)
+    if not quiet:
+        hooks.on_metrics = on_metrics
+        hooks.on_log = lambda msg: bar.write(msg, file=sys.stderr)
 
     def request_stop(signum: int, frame: Any) -> None:  # Ctrl-C / SIGTERM: checkpoint, then exit
         hooks.stop.set()
@@ -257,8 +288,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    state = "stopped" if result.stopped else "finished"
-    print(f"{state} at step {result.steps} in {result.elapsed_seconds:.0f} s; checkpoint: {result.checkpoint}")
+    if not quiet:
+        state = "stopped" if result.stopped else "finished"
+        print(f"{state} at step {result.steps} in {result.elapsed_seconds:.0f} s; checkpoint: {result.checkpoint}")
     return 0
 
 

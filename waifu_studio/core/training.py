@@ -7,6 +7,9 @@ reports through plain callbacks carrying plain data.
 A run folder holds ``config.json``, ``metrics.jsonl`` (one JSON object per logged step),
 ``samples/step_XXXXXXXX.png`` (fixed seeds), ``checkpoint.safetensors`` (the model, openable by
 the app) and ``train_state.pt`` (optimizers, step, RNG; what ``--resume`` needs).
+
+Under ``torchrun`` (see ``distributed``) each rank trains on its slice of every global batch,
+gradients are averaged before each optimizer step, and rank 0 alone writes the run folder.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import distributed
 from .checkpoint import atomic_write_bytes, save_checkpoint
 from .config import RunConfig
 from .devices import resolve_precision, select_device
@@ -101,9 +105,11 @@ def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
     path = Path(run_dir) / CONFIG_NAME
     try:
         return RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise TrainingError(f"{run_dir} is not a run folder (no {CONFIG_NAME})") from None
-    except json.JSONDecodeError as err:
+    except OSError as err:
+        raise TrainingError(f"cannot read {path}: {err.strerror or err}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise TrainingError(f"{path} is damaged: {err}") from None
 
 
@@ -119,10 +125,12 @@ class Trainer:
         if images.ndim != 4 or images.shape[1:] != (res, res, 3) or images.dtype != np.uint8:
             raise TrainingError(f"training images must be uint8 (N, {res}, {res}, 3), got {images.shape} {images.dtype}")
         tc = run_config.train
-        self.batch_size = min(tc.batch_size, len(images))
-        if len(images) < 2:
-            raise TrainingError("training needs at least 2 faces")
-        self.device = select_device(tc.device)
+        # Under torchrun each rank trains on its own slice of every global batch (see _batch).
+        self.world_size, self.rank = distributed.world_size(), distributed.rank()
+        self.batch_size = min(tc.batch_size, max(1, len(images) // self.world_size))
+        if len(images) < 2 * self.world_size:
+            raise TrainingError(f"training needs at least {2 * self.world_size} faces")
+        self.device = distributed.local_device(select_device(tc.device))
         self.precision = resolve_precision(tc.precision, self.device)
         torch.manual_seed(tc.seed)
         self.model: FaceModel = build_model(run_config.model).to(self.device)
@@ -132,7 +140,7 @@ class Trainer:
                 module.to(memory_format=torch.channels_last)
         # The whole set lives on the device as uint8: no per-sample decoding, 4x less memory than float.
         self.data = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-        self.steps_per_epoch = max(1, len(images) // self.batch_size)
+        self.steps_per_epoch = max(1, len(images) // (self.batch_size * self.world_size))
         planned = tc.epochs * self.steps_per_epoch
         self.total_steps = min(planned, tc.max_steps) if tc.max_steps else planned
         self.data_rng = torch.Generator().manual_seed(tc.seed)
@@ -145,7 +153,21 @@ class Trainer:
         if resume:
             self._load_state()
         else:
-            self._start_run_dir()
+            distributed.on_main(self._start_run_dir)
+        if self.world_size > 1:
+            self._setup_distributed()
+
+    def _setup_distributed(self) -> None:
+        """Same weights on every rank, gradients averaged before every optimizer step, own noise per rank."""
+        modules = [self.model, *self.objective.trained_modules.values()]
+        for module in modules:
+            distributed.broadcast_module(module)
+        optimizers = [v for v in vars(self.objective).values() if isinstance(v, torch.optim.Optimizer)]
+        for opt in optimizers:
+            opt.register_step_pre_hook(
+                lambda o, args, kwargs: distributed.average_gradients(p for g in o.param_groups for p in g["params"]))
+        # Identical initialisation came from the shared seed; the noise each rank draws must differ.
+        torch.manual_seed((self.config.train.seed + 1) * 1_000_003 + self.step * 101 + self.rank)
 
     # ------------------------------------------------------------ run folder
     def _start_run_dir(self) -> None:
@@ -184,8 +206,16 @@ class Trainer:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu())
         if len(self._perm) != len(self.data):
             raise TrainingError(f"cannot resume: the data set changed size ({len(self._perm)} -> {len(self.data)} faces)")
-        self._truncate_metrics()
+        distributed.on_main(self._remove_stale_temp_files)
+        distributed.on_main(self._truncate_metrics)
         self._log(f"resumed {self.run_dir} at step {self.step}")
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete the temp files of atomic writes that a killed process left half-written."""
+        for name in (CHECKPOINT_NAME, STATE_NAME, METRICS_NAME, CONFIG_NAME):
+            for stale in self.run_dir.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
 
     def _truncate_metrics(self) -> None:
         """Drop logged rows past the resumed step (written after the last checkpoint) and torn lines."""
@@ -198,11 +228,13 @@ class Trainer:
         if not final:  # the final save follows objective.finish(), which already did the full work
             self.objective.before_save(self.data)
         elapsed = self.elapsed_before + (time.perf_counter() - self._t_start if hasattr(self, "_t_start") else 0.0)
-        summary = {"steps": self.step, "images_seen": self.step * self.batch_size,
+        summary = {"steps": self.step, "images_seen": self.step * self.global_batch,
                    "epochs": round(self.step / self.steps_per_epoch, 3), "wall_seconds": round(elapsed, 1),
                    "device": str(self.device), "precision": self.precision,
                    "batch_size": self.batch_size, "data": self.config.data.to_dict(),
                    "train": self.config.train.to_dict()}
+        if self.world_size > 1:
+            summary["world_size"] = self.world_size  # batch_size is per rank
         state = {
             "model": self.model.state_dict(),
             "objective": self.objective.state_dict(),
@@ -214,17 +246,27 @@ class Trainer:
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state()
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        try:
-            # The checkpoint first: if the state write then fails, resume still has the older pair.
-            path = save_checkpoint(self.model, self.run_dir / CHECKPOINT_NAME, training=summary)
-            atomic_write_bytes(self.run_dir / STATE_NAME, buffer.getvalue())
-        except CheckpointError as err:
-            raise TrainingError(f"could not save the checkpoint: {err}") from None
-        if self.hooks.on_checkpoint:
-            self.hooks.on_checkpoint(path, self.step)
+        path = self.run_dir / CHECKPOINT_NAME
+
+        def write() -> None:
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            try:
+                # The checkpoint first: if the state write then fails, resume still has the older pair.
+                save_checkpoint(self.model, path, training=summary)
+                atomic_write_bytes(self.run_dir / STATE_NAME, buffer.getvalue())
+            except CheckpointError as err:
+                raise TrainingError(f"could not save the checkpoint: {err}") from None
+            if self.hooks.on_checkpoint:
+                self.hooks.on_checkpoint(path, self.step)
+
+        distributed.on_main(write)  # rank 0 writes; a failure there stops every rank
         return path
+
+    @property
+    def global_batch(self) -> int:
+        """Faces per step over all ranks."""
+        return self.batch_size * self.world_size
 
     # ------------------------------------------------------------------ loop
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -236,7 +278,8 @@ class Trainer:
         position = self.step % self.steps_per_epoch
         if position == 0 and self.step > 0:
             self._perm = torch.randperm(len(self.data), generator=self.data_rng)
-        index = self._perm[position * self.batch_size:(position + 1) * self.batch_size].to(self.device)
+        start = (position * self.world_size + self.rank) * self.batch_size
+        index = self._perm[start:start + self.batch_size].to(self.device)
         x = self.data.index_select(0, index).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         if self.config.train.hflip:
             flip = torch.rand(x.shape[0], generator=self.data_rng) < 0.5
@@ -252,8 +295,10 @@ class Trainer:
     def _emit_sample(self) -> None:
         from .export import save_grid
 
-        faces = self.sample_grid()
         self._last_sample_step = self.step
+        if not distributed.is_main_process():
+            return
+        faces = self.sample_grid()
         try:
             save_grid(faces, self.run_dir / SAMPLES_DIR / f"step_{self.step:08d}.png")
         except WaifuError as err:
@@ -266,12 +311,15 @@ class Trainer:
             self.hooks.on_log(message)
 
     def _write_metrics(self, metrics: StepMetrics) -> None:
+        if not distributed.is_main_process():
+            return
         # One write() per line keeps a killed process from interleaving partial rows.
         with open(self.run_dir / METRICS_NAME, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(metrics.to_json()) + "\n")
 
     def _flush_log(self, speed: float, t_start: float) -> None:
-        losses = {k: float(v) / self._sum_count for k, v in self._sums.items()}
+        sums = distributed.mean_over_ranks(self._sums, self.device)  # all ranks agree, so a NaN stops all
+        losses = {k: float(v) / self._sum_count for k, v in sums.items()}
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             raise NonFiniteLossError(
@@ -280,8 +328,8 @@ class Trainer:
         remaining = max(0, self.total_steps - self.step)
         metrics = StepMetrics(
             step=self.step, total_steps=self.total_steps, epoch=(self.step - 1) // self.steps_per_epoch,
-            epochs=math.ceil(self.total_steps / self.steps_per_epoch), images_seen=self.step * self.batch_size,
-            losses=losses, images_per_sec=speed * self.batch_size,
+            epochs=math.ceil(self.total_steps / self.steps_per_epoch), images_seen=self.step * self.global_batch,
+            losses=losses, images_per_sec=speed * self.global_batch,
             eta_seconds=remaining / speed if speed > 0 else float("inf"),
             elapsed_seconds=self.elapsed_before + time.perf_counter() - t_start)
         self._sums, self._sum_count = {}, 0
@@ -306,7 +354,8 @@ class Trainer:
         try:
             deadline = t_start + tc.max_minutes * 60 if tc.max_minutes else float("inf")
             while self.step < self.total_steps:
-                if self.hooks.stop.is_set() or time.perf_counter() > deadline:
+                # Under torchrun every rank stops at the same step when any of them is asked to.
+                if distributed.any_rank(self.hooks.stop.is_set() or time.perf_counter() > deadline, self.device):
                     stopped = True
                     break
                 if self.hooks.pause.is_set():
@@ -334,7 +383,7 @@ class Trainer:
                     self.model.train()
                 epoch_end = self.step % self.steps_per_epoch == 0
                 due = (tc.checkpoint_every and self.step % tc.checkpoint_every == 0) or \
-                    (time.perf_counter() - last_save) > tc.checkpoint_minutes * 60
+                    distributed.any_rank((time.perf_counter() - last_save) > tc.checkpoint_minutes * 60, self.device)
                 if epoch_end or due:
                     self.save()
                     last_save = time.perf_counter()
@@ -351,6 +400,9 @@ class Trainer:
         if self._last_sample_step != self.step or resampled:
             self._emit_sample()
         path = self.save(final=finished)
+        if self.world_size > 1 and distributed.debug_enabled():
+            digest = distributed.parameter_digest([self.model, *self.objective.trained_modules.values()])
+            (self.run_dir / f"ddp_rank{self.rank}.sha256").write_text(digest + "\n")
         elapsed = time.perf_counter() - t_start
         self._log(f"{'finished' if finished else 'stopped'} at step {self.step}; checkpoint {path}")
         return TrainResult(run_dir=self.run_dir, checkpoint=path, steps=self.step, stopped=not finished,

@@ -20,47 +20,25 @@ from . import workers
 from .session import Session
 from .widgets.directions import DirectionsPanel
 from .widgets.generator import GeneratorPanel, ask_png_path
+from .widgets.latent_map import LatentMapPanel
 from .widgets.model_selector import ModelSelector
+from .widgets.morph import MorphPanel
+from .widgets.reconstructions import ReconstructionsPanel
+from .widgets.training import TrainingPanel
 
 TRAIN_STOP_TIMEOUT_S = 60.0
 
 
-def _placeholder(name: str) -> QWidget:
-    label = QLabel(f"The {name} panel is not available in this build.")
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setEnabled(False)
-    return label
-
-
 def _make_panels(session: Session) -> list[tuple[str, QWidget]]:
-    """(tab title, panel) in tab order. Panels from other modules fall back to a placeholder."""
-    panels: list[tuple[str, QWidget]] = [("Generate", GeneratorPanel(session))]
-    try:
-        from .widgets.morph import MorphPanel
-
-        panels.append(("Morph", MorphPanel(session)))
-    except ImportError:
-        panels.append(("Morph", _placeholder("Morph")))
-    try:
-        from .widgets.latent_map import LatentMapPanel
-
-        panels.append(("Latent map", LatentMapPanel(session)))
-    except ImportError:
-        panels.append(("Latent map", _placeholder("Latent map")))
-    panels.append(("Directions", DirectionsPanel(session)))
-    try:
-        from .widgets.reconstructions import ReconstructionsPanel
-
-        panels.append(("Reconstructions", ReconstructionsPanel(session)))
-    except ImportError:
-        panels.append(("Reconstructions", _placeholder("Reconstructions")))
-    try:
-        from .widgets.training import TrainingPanel
-
-        panels.append(("Train", TrainingPanel(session)))
-    except ImportError:
-        panels.append(("Train", _placeholder("Train")))
-    return panels
+    """(tab title, panel) in tab order."""
+    return [
+        ("Generate", GeneratorPanel(session)),
+        ("Morph", MorphPanel(session)),
+        ("Latent map", LatentMapPanel(session)),
+        ("Directions", DirectionsPanel(session)),
+        ("Reconstructions", ReconstructionsPanel(session)),
+        ("Train", TrainingPanel(session)),
+    ]
 
 
 class MainWindow(QMainWindow):
