@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,15 @@ import numpy as np
 
 from .errors import WaifuError
 from .models import FaceModel
+
+
+class MapCancelled(WaifuError):
+    """Building the map's points was cancelled."""
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise MapCancelled("map cancelled")
 
 
 @dataclass
@@ -44,15 +54,22 @@ def _model_key(model: FaceModel) -> str:
 
 
 def build_map_source(model: FaceModel, data: str | os.PathLike | np.ndarray, *, n: int = 5000,
-                     progress: Callable[[int, int], None] | None = None, batch_size: int = 256) -> MapSource:
-    """Points for a map: ``data`` is a folder (encoded; ae/vae), an image array, or ``"prior"``."""
+                     progress: Callable[[int, int], None] | None = None, batch_size: int = 256,
+                     cancel: threading.Event | None = None) -> MapSource:
+    """Points for a map: ``data`` is a folder (encoded; ae/vae), an image array, or ``"prior"``.
+
+    ``progress(done, total)`` is called per batch; setting ``cancel`` raises :class:`MapCancelled`.
+    """
     if isinstance(data, str) and data == "prior":
         seeds = range(n)
         latents = model.seeds_to_latents(seeds)
-        faces = np.concatenate([model.decode(latents[i:i + batch_size]) for i in range(0, n, batch_size)]) if n else \
-            np.zeros((0, model.resolution, model.resolution, 3), np.uint8)
-        if progress:
-            progress(n, n)
+        chunks = []
+        for i in range(0, n, batch_size):
+            _check(cancel)
+            chunks.append(model.decode(latents[i:i + batch_size]))
+            if progress:
+                progress(min(i + batch_size, n), n)
+        faces = np.concatenate(chunks) if chunks else np.zeros((0, model.resolution, model.resolution, 3), np.uint8)
         if model.has_encoder:
             features = latents
         else:
@@ -79,6 +96,7 @@ def build_map_source(model: FaceModel, data: str | os.PathLike | np.ndarray, *, 
         description = f"{len(faces)} faces of {data}"
     chunks = []
     for i in range(0, len(faces), batch_size):
+        _check(cancel)
         chunks.append(model.encode(faces[i:i + batch_size]))
         if progress:
             progress(min(i + batch_size, len(faces)), len(faces))

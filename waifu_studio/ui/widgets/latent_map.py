@@ -56,8 +56,10 @@ CLUSTER_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc9
 BLEND_NEIGHBOURS = 5
 
 
-def _build(model: FaceModel, data: str, n: int, progress: Callable) -> tuple[MapSource, np.ndarray]:
-    source = build_map_source(model, data, n=n, progress=lambda done, total: progress(("build", done / max(1, total))))
+def _build(model: FaceModel, data: str, n: int, progress: Callable,
+           cancel: threading.Event) -> tuple[MapSource, np.ndarray]:
+    source = build_map_source(model, data, n=n, cancel=cancel,
+                              progress=lambda done, total: progress(("build", done / max(1, total))))
     return source, pca_2d(source.features)
 
 
