@@ -80,4 +80,4 @@ class AutoencoderObjective(Objective):
 
     def before_save(self, images: torch.Tensor) -> None:
         # A subset keeps mid-run checkpoints cheap on a CPU; the final fit uses every face.
-        self.fit_prior(images, limit=4096)
+        self.fit_prior(images, limit=2048)

@@ -51,12 +51,13 @@ class GANObjective(Objective):
         # Buffers (batch-norm statistics) are not averaged: recalibrate_batch_norm() sets them.
 
     @torch.no_grad()
-    def recalibrate_batch_norm(self, batches: int = 32, batch_size: int = 256) -> None:
+    def recalibrate_batch_norm(self, batches: int = 8, batch_size: int = 128) -> None:
         """Recompute the averaged generator's batch-norm statistics from its own activations.
 
         EMA averages weights but the running statistics come from the raw generator, whose
         activations differ; sampling with mismatched statistics shifts colours and collapses
-        variety. A pass over fresh noise with a cumulative average fixes them.
+        variety. A pass over fresh noise with a cumulative average fixes them. 1,024 samples
+        estimate the per-channel statistics well and cost well under a second on a CPU.
         """
         if not self.use_ema:
             return

@@ -44,9 +44,8 @@ from ...core.projection import (
 )
 from ..images import qimage_to_array
 from ..session import Session
-from ..workers import LatestRenderer, Task
+from ..workers import LatestRenderer, Task, start_task
 from .face_tile import FaceLabel
-from .gui_task import start_gui_task
 from .map_view import MapView
 
 PREVIEW_PX = 256
@@ -283,7 +282,7 @@ class LatentMapPanel(QWidget):
         """The classic image map (faces on a grid at their positions), written in a worker."""
         if self.source is None:
             return None
-        task = start_gui_task(self, render_map_png, self.layout().copy(), self.source.faces, os.fspath(path),
+        task = start_task(render_map_png, self.layout().copy(), self.source.faces, os.fspath(path),
                           on_error=lambda m: self.session.report_error("Export map", m))
         self._tasks.append(task)
         return task
@@ -327,8 +326,7 @@ class LatentMapPanel(QWidget):
         self._final = False
         self.progress.setRange(0, 0)  # sampling reports no steps: a busy bar
         self._busy(True, "Sampling faces..." if data == "prior" else "Encoding faces...")
-        self._tasks.append(start_gui_task(
-            self, _build, model, data, self.n_box.value(),
+        self._tasks.append(start_task(_build, model, data, self.n_box.value(),
             on_result=lambda r: self._on_source(stamp, model, r),
             on_progress=lambda p: self._on_progress(stamp, p),
             on_error=lambda m: self._on_error(stamp, m)))
@@ -350,8 +348,7 @@ class LatentMapPanel(QWidget):
         self.progress.setValue(0)
         self.status.setText(f"{self.source.description}: computing {self.method_box.currentText()}...")
         self.intermediate_layouts = 0
-        self._tasks.append(start_gui_task(
-            self, _project, self.source.features, params, self.source.cache_key,
+        self._tasks.append(start_task(_project, self.source.features, params, self.source.cache_key,
             on_result=lambda layout: self._on_layout(stamp, layout),
             on_progress=lambda p: self._on_progress(stamp, p),
             on_error=lambda m: self._on_error(stamp, m)))
@@ -409,7 +406,7 @@ class LatentMapPanel(QWidget):
                     self._colour_values[key] = result
                     self._apply_colours()
 
-            self._tasks.append(start_gui_task(self, fn, arg, on_result=done,
+            self._tasks.append(start_task(fn, arg, on_result=done,
                                               on_error=lambda m: self.session.report_error("Colouring", m)))
             return
         if key == "cluster":

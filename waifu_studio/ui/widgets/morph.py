@@ -31,9 +31,8 @@ from ...core.export import morph_strip, save_gif, save_image
 from ...core.latent import interpolate, invert_image, morph_latents
 from ...core.models import FaceModel
 from ..session import Session
-from ..workers import LatestRenderer, Task
+from ..workers import LatestRenderer, Task, start_task
 from .face_tile import FaceLabel
-from .gui_task import start_gui_task
 from .morph_strip import StripView
 from .morph_wells import EndpointWell
 
@@ -225,7 +224,7 @@ class MorphPanel(QWidget):
         """Write the strip as a ping-pong GIF (2K-2 frames) in a worker; emits ``gif_saved``."""
         frames = self.strip_faces().copy()
         scale = max(1, 128 // max(1, frames.shape[1])) if len(frames) else 1
-        task = start_gui_task(self, save_gif, frames, os.fspath(path), pingpong=True, duration_ms=90, scale=scale,
+        task = start_task(save_gif, frames, os.fspath(path), pingpong=True, duration_ms=90, scale=scale,
                           on_result=lambda p: self.gif_saved.emit(str(p)),
                           on_error=lambda m: self.session.report_error("Export GIF", m))
         self._other_tasks = [t for t in self._other_tasks if t.is_running()] + [task]
@@ -267,7 +266,7 @@ class MorphPanel(QWidget):
             if stamp == self._endpoint_stamp[which]:
                 self.wells[which].set_busy(False)
 
-        self._endpoint_tasks[which] = start_gui_task(self, fn, *args, on_result=done, on_error=failed,
+        self._endpoint_tasks[which] = start_task(fn, *args, on_result=done, on_error=failed,
                                                  on_progress=on_progress, on_finished=finished)
 
     def _cancel_endpoint(self, which: str) -> None:

@@ -33,8 +33,7 @@ from ...core.metrics import psnr, recon_metrics
 from ...core.models import FaceModel
 from ..images import array_to_pixmap
 from ..session import Session
-from ..workers import Task
-from .gui_task import start_gui_task
+from ..workers import Task, start_task
 
 PAIRS_PER_ROW = 8
 NO_ENCODER = ("Reconstructions need an encoder (AE or VAE).\n"
@@ -149,7 +148,7 @@ class ReconstructionsPanel(QWidget):
         stamp = self._stamp
         self.progress.show()
         self.summary_label.setText("Reconstructing...")
-        self._task = start_gui_task(self, reconstruct_faces, model, self._folder, self.count_box.value(),
+        self._task = start_task(reconstruct_faces, model, self._folder, self.count_box.value(),
                                     on_result=lambda r: self._on_result(stamp, model, r),
                                     on_error=lambda m: self._on_error(stamp, m),
                                     on_finished=lambda: self._on_finished(stamp))
