@@ -11,9 +11,11 @@ hair hue, GANSpace-style directions) live here too; they all work on plain numpy
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
 import pathlib
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -295,6 +297,35 @@ def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices, distances
 
 
+def _import_cancellably(module: str, cancel: threading.Event | None) -> None:
+    """Import ``module`` in a helper thread, raising ProjectionCancelled as soon as ``cancel`` is set.
+
+    openTSNE pulls in scikit-learn, which takes 1.5-2 s to import on a busy machine, and an import
+    cannot be interrupted: done in the worker, it held up closing the window for that long. The
+    helper thread only fills ``sys.modules`` and finishes on its own; the worker returns at once.
+    """
+    if cancel is None or module in sys.modules:
+        importlib.import_module(module)
+        return
+    failures: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread below
+            failures.append(err)
+
+    loader = threading.Thread(target=load, name=f"import {module}", daemon=True)
+    loader.start()
+    while True:
+        loader.join(0.05)
+        _raise_if_cancelled(cancel)
+        if not loader.is_alive():
+            break
+    if failures:
+        raise failures[0]
+
+
 def _tsne(x: np.ndarray, params: ProjectionParams, report: ProgressFn, cancel: threading.Event | None) -> np.ndarray:
     # OpenMP threads spin while waiting by default; when the cores are busy (training, other
     # programs) they fight each other: on a loaded 2-core machine Barnes-Hut iterations were up
@@ -302,6 +333,7 @@ def _tsne(x: np.ndarray, params: ProjectionParams, report: ProgressFn, cancel: t
     # loads, and openTSNE binds to the first libgomp in the process (torch's, if torch came
     # first), so this only helps when nothing loaded OpenMP yet; a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _import_cancellably("openTSNE", cancel)
     from openTSNE import TSNEEmbedding, affinity, initialization
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
     from openTSNE.tsne import OptimizationInterrupt

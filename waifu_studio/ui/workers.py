@@ -139,14 +139,41 @@ class _Relay(QObject):
             self._on_finished()
 
 
+def _callback_owner(callbacks: tuple[Callable | None, ...]) -> QObject | None:
+    """The QObject a callback belongs to: a bound method's object, or a QObject a closure captured.
+
+    The relay becomes that object's child, so when a panel is closed and deleted, results that
+    arrive later are dropped by Qt instead of reaching a deleted widget.
+    """
+    for callback in callbacks:
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, QObject):
+            return owner
+        for cell in getattr(callback, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if isinstance(value, QObject):
+                return value
+    return None
+
+
 def start_task(fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
                on_error: Callable[[str], None] | None = None, on_progress: Callable[[Any], None] | None = None,
-               on_finished: Callable[[], None] | None = None, **kwargs: Any) -> Task:
-    """Run ``fn(*args, **kwargs)`` in a new QThread; the callbacks run on the calling (GUI) thread."""
+               on_finished: Callable[[], None] | None = None, owner: QObject | None = None, **kwargs: Any) -> Task:
+    """Run ``fn(*args, **kwargs)`` in a new QThread; the callbacks run on the calling (GUI) thread.
+
+    ``owner`` (default: the widget the callbacks belong to) bounds their lifetime: once it is
+    deleted, the callbacks are no longer called.
+    """
     thread = QThread()
     worker = TaskWorker(fn, *args, **kwargs)
     worker.moveToThread(thread)
     relay = _Relay(on_result, on_error, on_progress, on_finished)
+    owner = owner or _callback_owner((on_result, on_error, on_progress, on_finished))
+    if owner is not None and owner.thread() is relay.thread():
+        relay.setParent(owner)
     thread.started.connect(worker.run)
     # Direct: quit() is thread-safe, and a GUI thread blocked in wait() could not run a queued one.
     worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
