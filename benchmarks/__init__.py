@@ -1,0 +1,1 @@
+"""Waifu Studio benchmarks: ``python benchmarks/run.py`` prints one comparison table."""
