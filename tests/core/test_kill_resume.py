@@ -28,7 +28,9 @@ CHECKPOINT_EVERY = 2
 # crash-safety of the writes is the same without it and the cycles stay quick.
 TRAIN = ["--model", "dcgan", "--data", "builtin", "--builtin-count", "64", "--resolution", "32", "--latent-dim", "16",
          "--width", "8", "--batch-size", "16", "--checkpoint-every", str(CHECKPOINT_EVERY), "--log-every", "1",
-         "--sample-every", "1000", "--precision", "fp32", "--ema", "0", "--device", "cpu", "--max-steps", "400"]
+         "--sample-every", "1000", "--precision", "fp32", "--ema", "0", "--device", "cpu",
+         # Far more steps than a trial lasts, so no run can finish before its kill, however fast the machine.
+         "--epochs", "100000", "--max-steps", "1000000"]
 # Kill moments, in a fixed shuffled order: random while training, right after the checkpoint file
 # changed (the state file is written next), and while an atomic write's temp file exists.
 MODES = ["random"] * 5 + ["after_checkpoint"] * 2 + ["temp_file"] * 3
