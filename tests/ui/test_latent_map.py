@@ -74,6 +74,11 @@ def test_clicking_points_shows_their_faces(qtbot, make_panel, tiny_model_factory
     np.testing.assert_array_equal(panel.preview_face(), model.decode(panel.source.latents[i])[0])
     assert panel.preview_caption.text() == f"seed {i}"
 
+    # Dragging the previewed face carries that point's latent (what the morph wells accept).
+    from waifu_studio.ui.widgets.face_tile import latent_from_mime
+
+    np.testing.assert_array_equal(latent_from_mime(panel.preview.mime_data()), panel.source.latents[i])
+
 
 def test_clicking_empty_space_blends_nearest_points(qtbot, make_panel, tiny_model_factory):
     model = tiny_model_factory("dcgan")

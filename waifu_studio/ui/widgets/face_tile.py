@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtCore import QByteArray, QMimeData, Qt
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from collections.abc import Callable
 
-from ..images import array_to_pixmap
+import numpy as np
+from PySide6.QtCore import QByteArray, QMimeData, QPoint, Qt
+from PySide6.QtGui import QDrag, QMouseEvent
+from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QWidget
+
+from ..images import array_to_pixmap, array_to_qimage
 
 # Other panels start drags in this format: the latent's raw float32 bytes (label as text/plain).
 LATENT_MIME = "application/x-waifu-latent"
@@ -46,6 +49,38 @@ class FaceLabel(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.setStyleSheet("QLabel { background: #20232a; color: #8a8f98; border-radius: 4px; }")
         self.setText(placeholder)
+        # Set to a callable returning (latent, label) to let the user drag this face elsewhere.
+        self.drag_payload: Callable[[], tuple[np.ndarray, str] | None] | None = None
+        self._press_pos: QPoint | None = None
+
+    def mime_data(self) -> QMimeData | None:
+        """What dragging this face carries (its latent), or None when it carries nothing."""
+        payload = self.drag_payload() if self.drag_payload is not None else None
+        if payload is None or self._face is None:
+            return None
+        latent, label = payload
+        mime = latent_mime_data(latent, label)
+        mime.setImageData(array_to_qimage(self._face))
+        return mime
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self._press_pos = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        start = self._press_pos
+        if start is None or not event.buttons() & Qt.MouseButton.LeftButton:
+            return super().mouseMoveEvent(event)
+        if (event.position().toPoint() - start).manhattanLength() < QApplication.startDragDistance():
+            return None
+        mime = self.mime_data()
+        self._press_pos = None
+        if mime is not None:
+            drag = QDrag(self)
+            drag.setMimeData(mime)
+            drag.setPixmap(array_to_pixmap(self._face, 64))
+            drag.exec(Qt.DropAction.CopyAction)
+        return None
 
     def set_face(self, face: np.ndarray | None) -> None:
         self._face = None if face is None else np.asarray(face, np.uint8).copy()

@@ -162,6 +162,8 @@ class LatentMapPanel(QWidget):
         self.colour_box.currentIndexChanged.connect(self._apply_colours)
 
         self.preview = FaceLabel(PREVIEW_PX, self, "Click a point\n(or empty space to blend)")
+        # Drag the previewed face onto a morph endpoint (the Morph tab's wells accept latents).
+        self.preview.drag_payload = lambda: self._selection[:2] if self._selection is not None else None
         self.preview_caption = QLabel("")
         self.preview_caption.setWordWrap(True)
         self.preview_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
