@@ -190,7 +190,11 @@ def _parse_endpoint(model: Any, text: str) -> Any:
     if model.has_encoder:
         return model.encode(image[None])[0]
     bar = _progress(300, f"inverting {Path(text).name}", "step")
-    z = invert_image(model, image, steps=300, progress=lambda s, n, loss: (bar.update(1), bar.set_postfix(mse=f"{loss:.4f}")))
+    def on_step(step: int, total: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(mse=f"{loss:.4f}")
+
+    z = invert_image(model, image, steps=300, progress=on_step)
     bar.close()
     return z
 
@@ -361,8 +365,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result["split"] = args.split
     if args.fid:
         ref_bar = _progress(0, "reference features", "img")
-        ref = reference_stats(args.data, key=None, device=args.device,
-                              progress=lambda d, t: (setattr(ref_bar, "total", t), setattr(ref_bar, "n", d), ref_bar.refresh()))
+        def on_reference(done: int, total: int) -> None:
+            ref_bar.total, ref_bar.n = total, done
+            ref_bar.refresh()
+
+        ref = reference_stats(args.data, key=None, device=args.device, progress=on_reference)
         ref_bar.close()
         generated = generate_for_fid(model, args.fid_n)
         bar = _progress(len(generated), "FID features", "img")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from waifu_studio.core.errors import WaifuError
 from waifu_studio.core.latent import interpolate, invert_image, lerp, morph_latents, nearest_faces, slerp
 
 
@@ -81,5 +82,5 @@ def test_nearest_faces_finds_the_copy():
     faces = rng.integers(0, 256, size=(50, 8, 8, 3), dtype=np.uint8)
     idx, dist = nearest_faces(faces[17], faces, k=3)
     assert idx[0] == 17 and dist[0] == 0.0 and len(idx) == 3
-    with pytest.raises(Exception):
+    with pytest.raises(WaifuError):
         nearest_faces(faces[0][:4], faces)

@@ -12,7 +12,6 @@ import math
 
 from torch import nn
 
-
 MIN_REFINE_SIZE = 16
 
 
@@ -44,7 +43,7 @@ class ConvDecoder(nn.Module):
             nn.ReLU(True),
         ]
         size = 4
-        for c_in, c_out in zip(plan[:-1], plan[1:]):
+        for c_in, c_out in zip(plan[:-1], plan[1:], strict=True):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
             size *= 2
             # Extra capacity only where detail lives (>= 16 px): wide 4x4/8x8 stages would cost
@@ -76,7 +75,7 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(3, plan[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         size = resolution // 2
         layers += self._refine(plan[0], extra_convs if size >= MIN_REFINE_SIZE else 0, norm)
-        for c_in, c_out in zip(plan[:-1], plan[1:]):
+        for c_in, c_out in zip(plan[:-1], plan[1:], strict=True):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"), _norm(norm, c_out), nn.LeakyReLU(0.2, True)]
             size //= 2
             layers += self._refine(c_out, extra_convs if size >= MIN_REFINE_SIZE else 0, norm)

@@ -77,7 +77,7 @@ class GANObjective(Objective):
         rng = torch.Generator(device=device).manual_seed(1234)
         for _ in range(batches):
             generator(torch.randn(batch_size, self.model.latent_dim, device=device, generator=rng))
-        for m, momentum in zip(norms, momenta):
+        for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
         generator.train(was_training)
 
