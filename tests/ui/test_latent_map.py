@@ -100,6 +100,14 @@ def test_tsne_shows_intermediate_layouts(qtbot, make_panel, tiny_model_factory):
     computed(qtbot, panel, timeout=120000, n=300, method="tsne", perplexity=20)
     assert panel.intermediate_layouts >= 3
     assert len(seen) >= 4 and not np.allclose(seen[0], seen[-1])  # the map visibly unfolded
+    # The dots on screen sit at the final layout (frames after the first move points in place)...
+    drawn = np.array([[p.pos().x(), p.pos().y()] for p in panel.scatter.points()])
+    np.testing.assert_allclose(drawn, panel.layout(), atol=1e-5)
+    # ...and a click on a dot at its final position shows that point's face.
+    i = isolated_point(panel.layout())
+    with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
+        qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=widget_pos(panel, i))
+    np.testing.assert_array_equal(panel.preview_face(), model.decode(panel.source.latents[i])[0])
     assert panel.layout().shape == (300, 2)
 
 
