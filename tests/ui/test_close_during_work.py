@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from tests.ui.helpers import setup_tiny_training
 from waifu_studio.core.training import CHECKPOINT_NAME
 from waifu_studio.ui.main_window import MainWindow
 from waifu_studio.ui.workers import active_threads
@@ -42,19 +43,9 @@ def timed_close(win: MainWindow) -> float:
 
 
 def test_close_while_training_stops_fast_and_keeps_a_checkpoint(qtbot, window, tmp_path, monkeypatch):
-    train = window.panels["Train"]
-    window.show_tab("Train")
-    with qtbot.waitSignal(train.dataset_scanned, timeout=20_000):
-        train.builtin_count.setValue(64)
-    train.family_combo.setCurrentText("dcgan")
-    for name, value in {"resolution": 32, "width": 8, "latent_dim": 16, "batch_size": 16, "epochs": 500,
-                        "log_every": 1, "sample_every": 1000, "precision": "fp32",
-                        # No EMA: every checkpoint of an EMA GAN first recalibrates batch norm over
-                        # 1,024 generated faces (1-2 s on a loaded 2-core CPU), a deliberate cost of
-                        # saving, not a stop that ignores its flag.
-                        "ema_decay": 0.0}.items():
-        train.set_field(name, value)
-    train.device_combo.setCurrentIndex(train.device_combo.findData("cpu"))
+    # No EMA: every checkpoint of an EMA GAN first recalibrates batch norm on generated faces,
+    # a deliberate cost of saving, not a stop that ignores its flag.
+    train = setup_tiny_training(qtbot, window, ema_decay=0.0)
     run = tmp_path / "run"
     train.run_dir_edit.setText(str(run))
     qtbot.mouseClick(train.start_button, Qt.MouseButton.LeftButton)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from tests.ui.helpers import setup_tiny_training
 from waifu_studio.core.checkpoint import load_checkpoint
 from waifu_studio.core.models.dcgan import DCGANObjective
 from waifu_studio.core.training import CHECKPOINT_NAME, read_metrics
@@ -21,15 +22,7 @@ def window(qtbot, session, tmp_path):
     qtbot.addWidget(win)
     win.resize(1280, 800)
     win.show()
-    train = win.panels["Train"]
-    win.show_tab("Train")
-    with qtbot.waitSignal(train.dataset_scanned, timeout=20_000):
-        train.builtin_count.setValue(64)
-    train.family_combo.setCurrentText("dcgan")
-    for name, value in {"resolution": 32, "width": 8, "latent_dim": 16, "batch_size": 16, "epochs": 500,
-                        "log_every": 1, "sample_every": 1000, "precision": "fp32", "ema_decay": 0.0}.items():
-        train.set_field(name, value)
-    train.device_combo.setCurrentIndex(train.device_combo.findData("cpu"))
+    train = setup_tiny_training(qtbot, win, ema_decay=0.0)
     train.run_dir_edit.setText(str(tmp_path / "run"))
     yield win
     win.shutdown()

@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
+from tests.ui.helpers import setup_tiny_training
 from waifu_studio.core.training import CHECKPOINT_NAME
 from waifu_studio.ui.main_window import MainWindow
 from waifu_studio.ui.workers import active_threads
@@ -165,19 +166,6 @@ class Monkey:
             self.exports.append(self.map.export_png(path))
 
 
-def setup_training_form(qtbot, win: MainWindow) -> None:
-    train = win.panels["Train"]
-    win.show_tab("Train")
-    with qtbot.waitSignal(train.dataset_scanned, timeout=20_000):
-        train.builtin_count.setValue(64)
-    train.family_combo.setCurrentText("dcgan")
-    for name, value in {"resolution": 32, "width": 8, "latent_dim": 16, "batch_size": 16, "epochs": 500,
-                        "log_every": 1, "sample_every": 4, "precision": "fp32"}.items():
-        train.set_field(name, value)
-    train.device_combo.setCurrentIndex(train.device_combo.findData("cpu"))
-    win.show_tab("Generate")
-
-
 @pytest.mark.timeout(120)
 def test_monkey_thousands_of_random_actions(qtbot, session, tiny_checkpoint, tmp_path):
     checkpoints = [tiny_checkpoint("dcgan"), tiny_checkpoint("ae")]  # both latent 16: endpoints survive switches
@@ -185,7 +173,8 @@ def test_monkey_thousands_of_random_actions(qtbot, session, tiny_checkpoint, tmp
     qtbot.addWidget(win)
     win.resize(1280, 800)
     win.show()
-    setup_training_form(qtbot, win)
+    setup_tiny_training(qtbot, win, sample_every=4)
+    win.show_tab("Generate")
     with qtbot.waitSignal(session.model_changed, timeout=10_000):
         win.model_selector.open_path(checkpoints[0])
     out = tmp_path / "exports"
