@@ -133,7 +133,8 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int]:
                 f"{path.name} is a PyTorch pickle (.pt) file, which can run code when opened; "
                 "Waifu Studio only opens .safetensors checkpoints")
         if header_len == 0 or header_len > MAX_HEADER_BYTES:
-            raise CheckpointError(f"{path.name} is not a safetensors checkpoint (header length {header_len} is impossible)")
+            raise CheckpointError(
+                f"{path.name} is not a safetensors checkpoint (header length {header_len} is impossible)")
         if 8 + header_len > size:
             raise CheckpointError(f"{path.name} is truncated: its header says {header_len} bytes, the file has {size}")
         raise CheckpointError(f"{path.name} is not a safetensors checkpoint (its header is not JSON)")
@@ -158,7 +159,8 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     header, size = _read_header(path)
     meta = header.get("__metadata__") or {}
     if meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{path.name} is a safetensors file but not a Waifu Studio checkpoint (no model metadata)")
+        raise CheckpointError(
+            f"{path.name} is a safetensors file but not a Waifu Studio checkpoint (no model metadata)")
     try:
         version = int(meta.get("format_version", "0"))
     except ValueError:

@@ -32,7 +32,9 @@ def seed_to_z(seed: int, latent_dim: int) -> np.ndarray:
 
 def seeds_to_z(seeds: list[int] | range | np.ndarray, latent_dim: int) -> np.ndarray:
     """Stack ``seed_to_z`` for each seed: shape (len(seeds), latent_dim)."""
-    return np.stack([seed_to_z(int(s), latent_dim) for s in seeds]) if len(seeds) else np.zeros((0, latent_dim), np.float32)
+    if not len(seeds):
+        return np.zeros((0, latent_dim), np.float32)
+    return np.stack([seed_to_z(int(s), latent_dim) for s in seeds])
 
 
 def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:

@@ -123,7 +123,8 @@ class Trainer:
         self.hooks = hooks or TrainingHooks()
         res = run_config.model.resolution
         if images.ndim != 4 or images.shape[1:] != (res, res, 3) or images.dtype != np.uint8:
-            raise TrainingError(f"training images must be uint8 (N, {res}, {res}, 3), got {images.shape} {images.dtype}")
+            raise TrainingError(f"training images must be uint8 (N, {res}, {res}, 3), "
+                                f"got {images.shape} {images.dtype}")
         tc = run_config.train
         # Under torchrun each rank trains on its own slice of every global batch (see _batch).
         self.world_size, self.rank = distributed.world_size(), distributed.rank()
@@ -189,7 +190,8 @@ class Trainer:
     def _load_state(self) -> None:
         path = self.run_dir / STATE_NAME
         if not path.exists():
-            raise TrainingError(f"nothing to resume in {self.run_dir}: no {STATE_NAME} (did the run save a checkpoint?)")
+            raise TrainingError(
+                f"nothing to resume in {self.run_dir}: no {STATE_NAME} (did the run save a checkpoint?)")
         try:
             # weights_only=True: the restricted unpickler that rebuilds tensors and plain containers only.
             state = torch.load(path, map_location=self.device, weights_only=True)
@@ -205,7 +207,8 @@ class Trainer:
         if self.device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu())
         if len(self._perm) != len(self.data):
-            raise TrainingError(f"cannot resume: the data set changed size ({len(self._perm)} -> {len(self.data)} faces)")
+            raise TrainingError(
+                f"cannot resume: the data set changed size ({len(self._perm)} -> {len(self.data)} faces)")
         distributed.on_main(self._remove_stale_temp_files)
         distributed.on_main(self._truncate_metrics)
         self._log(f"resumed {self.run_dir} at step {self.step}")

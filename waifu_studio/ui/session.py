@@ -86,7 +86,8 @@ class Session(QObject):
         self.endpoints_changed.emit()
         if path is not None:
             self.add_recent(path)
-            self.status_message.emit(f"Model: {model.checkpoint_info.describe() if hasattr(model, 'checkpoint_info') else path.name}")
+            info = getattr(model, "checkpoint_info", None)
+            self.status_message.emit(f"Model: {info.describe() if info is not None else path.name}")
 
     # -------------------------------------------------------------- endpoints
     def set_endpoint(self, which: str, latent: np.ndarray, face: np.ndarray, label: str,

@@ -64,6 +64,10 @@ class FaceModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
+    def _to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs on this model's device and in its dtype (a model may be loaded as bf16)."""
+        return x.to(self.device, self.dtype)
+
     @property
     def latent_mean(self) -> np.ndarray:
         """Centre of the latent distribution (origin except for the AE's fitted prior)."""
@@ -97,7 +101,7 @@ class FaceModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            out = [tensor_to_images(self.decode_tensor(torch.from_numpy(z[i:i + batch_size]).to(self.device, self.dtype)))
+            out = [tensor_to_images(self.decode_tensor(self._to_model(torch.from_numpy(z[i:i + batch_size]))))
                    for i in range(0, len(z), batch_size)]
         finally:
             self.train(was_training)
@@ -120,11 +124,12 @@ class FaceModel(nn.Module):
         if images.ndim == 3:
             images = images[None]
         if images.shape[1:3] != (self.resolution, self.resolution):
-            raise WaifuError(f"images must be {self.resolution}x{self.resolution}, got {images.shape[1]}x{images.shape[2]}")
+            raise WaifuError(f"images must be {self.resolution}x{self.resolution}, "
+                             f"got {images.shape[1]}x{images.shape[2]}")
         was_training = self.training
         self.eval()
         try:
-            out = [self.encode_tensor(images_to_tensor(images[i:i + batch_size]).to(self.device, self.dtype)).float().cpu().numpy()
+            out = [self.encode_tensor(self._to_model(images_to_tensor(images[i:i + batch_size]))).float().cpu().numpy()
                    for i in range(0, len(images), batch_size)]
         finally:
             self.train(was_training)

@@ -76,7 +76,8 @@ class ConvEncoder(nn.Module):
         size = resolution // 2
         layers += self._refine(plan[0], extra_convs if size >= MIN_REFINE_SIZE else 0, norm)
         for c_in, c_out in zip(plan[:-1], plan[1:], strict=True):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"), _norm(norm, c_out), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"), _norm(norm, c_out),
+                       nn.LeakyReLU(0.2, True)]
             size //= 2
             layers += self._refine(c_out, extra_convs if size >= MIN_REFINE_SIZE else 0, norm)
         layers += [nn.Conv2d(plan[-1], out_features, 4, 1, 0)]
