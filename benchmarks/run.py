@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick] [--only train,decode,...] [--skip-sklearn] [--json FILE]
 
-Rows: train, decode, morph, map, ingest, start, memory. Ratios compare figures taken in this run
+Rows: train, gpu (CUDA only), decode, morph, map, ingest, start, memory. Ratios compare figures taken in this run
 on this machine; no figure here is asserted anywhere (see benchmarks/README.md).
 """
 
@@ -25,6 +25,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from benchmarks import (  # noqa: E402
     app_bench,
     decode_bench,
+    gpu_bench,
     ingest_bench,
     map_bench,
     memory_bench,
@@ -35,6 +36,7 @@ from benchmarks.common import ROOT, SHARED_FACES, Context, Row  # noqa: E402
 
 ROWS = {
     "train": train_bench.run,
+    "gpu": gpu_bench.run,
     "decode": decode_bench.run,
     "morph": morph_bench.run,
     "map": map_bench.run,

@@ -77,7 +77,8 @@ def make_trainer(family: str, images: np.ndarray, run_dir: str, *, precision: st
     cfg = RunConfig(model=ModelConfig(family=family, resolution=RES, latent_dim=384 if family == "ae" else 128,
                                       width=64, extra_convs=1 if family in ("ae", "vae") else 0),
                     train=TrainConfig.for_family(family, batch_size=BATCH, precision=precision,
-                                                 channels_last=channels_last, seed=0, max_steps=100_000))
+                                                 channels_last=channels_last, seed=0, max_steps=100_000,
+                                                 device="cpu"))
     return Trainer(cfg, images, run_dir)  # seeds torch before building: every variant starts from the same weights
 
 

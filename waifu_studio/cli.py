@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--kl-cycle", type=_positive_int, help="vae: steps per cycle of the cyclical schedule")
     g.add_argument("--real-label", type=float, help="dcgan: target for real images (default 0.9)")
     g.add_argument("--fake-label", type=float, help="dcgan: target for generated images (default 0.0)")
+    g.add_argument("--d-norm", choices=("batch", "spectral"),
+                   help="dcgan: discriminator normalisation (default batch; spectral is steadier)")
+    g.add_argument("--augment", metavar="POLICY",
+                   help="gans: differentiable augmentation of what D sees, e.g. color,translation,cutout "
+                        "(default none; helps on small sets and long runs)")
+    g.add_argument("--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam betas (family default)")
     g.add_argument("--n-critic", type=_positive_int, help="wgan-gp: critic steps per generator step (default 5)")
     g.add_argument("--gp-weight", type=float, help="wgan-gp: gradient penalty weight (default 10)")
     g.add_argument("--ema", type=float, help="gans: EMA decay of generator weights (0 disables; default 0.999)")
@@ -116,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sample-every", type=_positive_int, help="steps between fixed-seed sample grids")
     g.add_argument("--log-every", type=_positive_int, help="steps between metric rows")
     g.add_argument("--checkpoint-every", type=_nonneg_int, help="steps between checkpoints (besides epoch ends)")
+    g.add_argument("--epoch-checkpoint-minutes", type=float,
+                   help="skip epoch-end checkpoints younger than this (default 0: every epoch)")
 
     gen = sub.add_parser("generate", help="write a grid of faces for seeds S..S+N-1")
     gen.add_argument("--checkpoint", required=True)
@@ -231,6 +239,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             lr_d=args.lr_d, kl_beta=args.kl_beta, kl_schedule=args.kl_schedule, kl_warmup_steps=args.kl_warmup,
             kl_cycle_steps=args.kl_cycle, real_label=args.real_label, fake_label=args.fake_label,
             n_critic=args.n_critic, gp_weight=args.gp_weight, ema_decay=args.ema, precision=args.precision,
+            d_norm=args.d_norm, augment=args.augment, betas=tuple(args.betas) if args.betas else None,
+            epoch_checkpoint_minutes=args.epoch_checkpoint_minutes,
             channels_last=False if args.no_channels_last else None, hflip=False if args.no_hflip else None,
             compile=True if args.compile else None, seed=args.seed, sample_every=args.sample_every,
             log_every=args.log_every, checkpoint_every=args.checkpoint_every, device=args.device)

@@ -19,6 +19,18 @@ RESOLUTIONS: tuple[int, ...] = (32, 64)
 KL_SCHEDULES: tuple[str, ...] = ("constant", "linear", "cyclical")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 SPLITS: tuple[str, ...] = ("all", "train", "val")
+AUGMENTATIONS: tuple[str, ...] = ("color", "translation", "cutout")
+
+
+def parse_augment_policy(text: str) -> tuple[str, ...]:
+    """'color,translation' -> ('color', 'translation'); '' or 'none' -> (). Raises ValueError."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    parts = tuple(p.strip().lower() for p in text.split(",") if p.strip())
+    unknown = [p for p in parts if p not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown augmentation {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
+    return parts
 
 
 def _from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
@@ -130,7 +142,7 @@ class TrainConfig:
     lr_d: float = 2e-4  # discriminator / critic learning rate (two time-scale rule)
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 0.0
-    lr_decay: str = "none"  # "cosine": anneal every learning rate to 0 over the planned steps
+    lr_decay: str = "none"  # "cosine": anneal every learning rate to 0 over the planned steps (or max_minutes)
     # vae
     kl_beta: float = 1.0
     kl_schedule: str = "linear"
@@ -139,12 +151,15 @@ class TrainConfig:
     # dcgan: label smoothing targets (one-sided by default: Salimans et al. 2016)
     real_label: float = 0.9
     fake_label: float = 0.0
+    d_norm: str = "batch"  # dcgan discriminator: "batch" (Radford et al.) or "spectral" (Miyato et al.)
     # wgan-gp
     n_critic: int = 5
     gp_weight: float = 10.0
     # gans: exponential moving average of generator weights used for sampling (0 disables)
     ema_decay: float = 0.999
     hflip: bool = True  # random horizontal flips (faces are roughly symmetric)
+    # gans: differentiable augmentation of everything the discriminator sees, e.g. "color,translation"
+    augment: str = "none"
     # runtime
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32
@@ -156,6 +171,9 @@ class TrainConfig:
     sample_count: int = 64  # fixed seeds 0..count-1 for the progress grid
     checkpoint_every: int = 0  # steps; 0: only at epoch ends and on stop
     checkpoint_minutes: float = 10.0  # also checkpoint when this much wall time passed
+    # epoch-end checkpoints are skipped when the last one is younger than this (fast GPUs finish
+    # an epoch every few seconds, and each save costs a batch-norm recalibration and a write)
+    epoch_checkpoint_minutes: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -176,6 +194,14 @@ class TrainConfig:
             raise ConfigError("kl beta must not be negative")
         if not (0.0 <= self.fake_label < self.real_label <= 1.0):
             raise ConfigError("label targets need 0 <= fake < real <= 1")
+        if self.d_norm not in ("batch", "spectral"):
+            raise ConfigError(f"discriminator norm must be 'batch' or 'spectral', not {self.d_norm!r}")
+        try:
+            parse_augment_policy(self.augment)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if self.epoch_checkpoint_minutes < 0 or self.checkpoint_minutes <= 0:
+            raise ConfigError("checkpoint intervals must be positive")
         if self.n_critic < 1:
             raise ConfigError("n_critic must be at least 1")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..config import TrainConfig
+from ..config import TrainConfig, parse_augment_policy
+from .augment import augment
 from .blocks import ConvEncoder, init_weights
 from .gan import GANModel, GANObjective
 from .objective import AutocastFactory, step_optimizer
@@ -28,6 +29,7 @@ class WGANGPObjective(GANObjective):
         self.critic.to(next(model.parameters()).device)
         self.opt_c = self.add_optimizer("critic", self.critic.parameters(), config.lr_d)
         self._last_g_loss: torch.Tensor | None = None
+        self.policy = parse_augment_policy(config.augment)
 
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, autocast: AutocastFactory) -> torch.Tensor:
         eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
@@ -43,6 +45,8 @@ class WGANGPObjective(GANObjective):
             fake = self.g(self.noise(real.shape[0], real))
         fake = fake.float().contiguous(memory_format=torch.channels_last) if real.is_contiguous(
             memory_format=torch.channels_last) else fake.float()
+        # The critic (and its penalty) sees augmented faces on both sides; G's gradients pass through.
+        real, fake = augment(real, self.policy), augment(fake, self.policy)
         with autocast():
             c_real = self.critic(real).float().mean()
             c_fake = self.critic(fake).float().mean()
@@ -52,7 +56,7 @@ class WGANGPObjective(GANObjective):
         step_optimizer(self.opt_c, critic_loss)
         if step % cfg.n_critic == 0 or self._last_g_loss is None:
             with autocast():
-                g_loss = -self.critic(self.g(self.noise(real.shape[0], real))).float().mean()
+                g_loss = -self.critic(augment(self.g(self.noise(real.shape[0], real)), self.policy)).float().mean()
             step_optimizer(self.opt_g, g_loss)
             self.update_ema(step // cfg.n_critic)
             self._last_g_loss = g_loss.detach()
