@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="auto: bf16 where the hardware has it")
     g.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
     g.add_argument("--no-hflip", action="store_true", help="no random horizontal flips")
-    g.add_argument("--compile", action="store_true", help="torch.compile the models (GPU runs)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the conv stacks (experimental: failed on an H100 with channels_last)")
     g.add_argument("--seed", type=_nonneg_int, help="seed of initialisation and data order")
     g.add_argument("--split", choices=SPLITS, help="train on all faces, or the train/val part of the fixed split")
     g.add_argument("--builtin-count", type=_positive_int, help="how many built-in faces to draw (default 2048)")
