@@ -57,3 +57,35 @@ def test_two_cpu_ranks_train_in_lockstep_and_resume(tmp_path):
     assert digest0_after == digest1_after and digest0_after != digest0
     assert [r["step"] for r in read_metrics(run)] == [1, 2, 3, 4, 5, 6]
     assert load_checkpoint(run / CHECKPOINT_NAME).checkpoint_info.training["steps"] == 6
+
+
+OOM_ON_RANK1 = '''
+import os, sys, torch
+from waifu_studio.core.models import dcgan
+real_step = dcgan.DCGANObjective.train_step
+def step(self, real, step, autocast):
+    if os.environ.get("RANK") == "1" and step == 6:
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+    return real_step(self, real, step, autocast)
+dcgan.DCGANObjective.train_step = step
+from waifu_studio.cli import main
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_one_rank_running_out_of_memory_ends_the_job_and_keeps_the_checkpoint(tmp_path):
+    """No rank waits forever on a dead peer: torchrun ends the job, the last checkpoint resumes."""
+    script = tmp_path / "oom_on_rank1.py"
+    script.write_text(OOM_ON_RANK1)
+    run = tmp_path / "RUN"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # 64 faces / (16 per rank x 2 ranks) = 2 steps per epoch: checkpoints at steps 2 and 4, OOM at 6.
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+            "train", *TRAIN, "--out", str(run), "--max-steps", "50"]
+    failed = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert failed.returncode != 0
+    assert "ran out of memory at batch size 16; try a smaller batch size" in failed.stderr
+    assert load_checkpoint(run / CHECKPOINT_NAME).checkpoint_info.training["steps"] in (4, 6)
+    again = _torchrun("--resume", str(run), "--max-steps", "8", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert load_checkpoint(run / CHECKPOINT_NAME).checkpoint_info.training["steps"] == 8
