@@ -183,7 +183,12 @@ def _load_model(path: str, device: str = "cpu") -> Any:
     from .core.checkpoint import load_checkpoint
     from .core.devices import select_device
 
-    return load_checkpoint(path, device=select_device(device))
+    model = load_checkpoint(path, device=select_device(device))
+    # Files the CLI writes (grids, strips, eval figures) are decoded in fp32: identical pixels on
+    # every machine. The app decodes interactively in bf16 where the CPU has it natively (within
+    # a few uint8 levels of fp32, several times faster); see core/models/inference.py.
+    model.decode_precision = "fp32"
+    return model
 
 
 def _parse_endpoint(model: Any, text: str) -> Any:

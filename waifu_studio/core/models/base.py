@@ -15,6 +15,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import WaifuError
 from ..latent import seeds_to_z
+from .inference import FoldedDecoder, InferenceCache
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -37,11 +38,20 @@ class FaceModel(nn.Module):
     """Base of the four families. Subclasses set ``self.generator`` (z -> image in [-1, 1])."""
 
     family: str = ""
+    # "auto" (on a CPU: bf16 where native, else fp32; on a GPU: the model's dtype), "fp32" or
+    # "bf16": the precision of the inference-only copy that ``decode`` uses (see ``inference.py``).
+    decode_precision: str = "auto"
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.generator: nn.Module
+        self._inference = InferenceCache()  # a plain object, not a submodule: never trained or saved
+
+    def train(self, mode: bool = True) -> FaceModel:
+        if mode:
+            self._inference.clear()  # training changes the weights; the folded copy would go stale
+        return super().train(mode)
 
     # ----------------------------------------------------------------- facts
     @property
@@ -90,6 +100,16 @@ class FaceModel(nn.Module):
         """Latents (N, D) on ``self.device`` -> images (N, 3, H, W) in [-1, 1]; differentiable."""
         return self.generator(z)
 
+    def folded_decoder(self) -> FoldedDecoder | None:
+        """The inference-only copy ``decode`` uses (batch norm folded, weights packed), or None.
+
+        None while the model (or its generator) is in train mode, or when the generator has
+        layers that cannot be folded: ``decode`` then runs the original modules.
+        """
+        if self.training or self.generator.training:
+            return None
+        return self._inference.get(self.generator, self.decode_precision)
+
     @torch.no_grad()
     def decode(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Latents (N, D) or (D,) -> uint8 images (N, H, W, 3)."""
@@ -98,6 +118,11 @@ class FaceModel(nn.Module):
             z = z[None]
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise WaifuError(f"latents must have shape (N, {self.latent_dim}), got {z.shape}")
+        if not len(z):
+            return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
+        folded = self.folded_decoder()
+        if folded is not None:
+            return self._inference.decode(folded, z, batch_size)
         was_training = self.training
         self.eval()
         try:
