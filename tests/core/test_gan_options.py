@@ -155,3 +155,14 @@ def test_compile_option_compiles_the_step_modules_in_place(tmp_path, faces32):
     assert critic._compiled_call_impl is None  # the gradient penalty needs a double backward
     assert trainer.model.generator._compiled_call_impl is None  # the EMA copy only samples
     assert not any("_orig_mod" in k for k in trainer.model.state_dict())  # checkpoint keys unchanged
+
+
+def test_resuming_with_more_epochs_records_the_new_length(tmp_path, faces32):
+    """A run trained longer keeps its new length: a later plain resume does not fall back to the old one."""
+    from waifu_studio.core.training import read_run_config
+
+    Trainer(run_config("ae", epochs=1), faces32, tmp_path / "run").run()
+    longer = run_config("ae", epochs=3)
+    Trainer(longer, faces32, tmp_path / "run", resume=True).run()
+    stored = read_run_config(tmp_path / "run")
+    assert stored.train.epochs == 3 and stored.model == longer.model

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
 from waifu_studio.core.data import load_image_file
-from waifu_studio.core.latent import interpolate
+from waifu_studio.core.latent import interpolate, seeds_to_z
 from waifu_studio.ui.widgets import morph as morph_module
 from waifu_studio.ui.widgets.face_tile import latent_mime_data
 from waifu_studio.ui.widgets.morph import MorphPanel
@@ -180,6 +181,41 @@ def test_dropping_an_image_on_a_gan_inverts_it_with_progress(qtbot, make_panel, 
         assert well.progress.isVisible() and well.cancel.isVisible()
     assert panel.session.endpoint_a.label == "face.png"
     assert not well.progress.isVisible()
+
+
+def test_cancelling_an_inversion_keeps_the_best_face_so_far(qtbot, make_panel, tiny_model_factory, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setattr(morph_module, "INVERT_STEPS", 5000)  # far more than the test waits for
+    model = tiny_model_factory("dcgan")
+    torch.manual_seed(1)
+    with torch.no_grad():  # a fresh tiny generator draws nearly the same grey for every latent: vary it
+        for p in model.generator.parameters():
+            if p.ndim == 4:
+                p.normal_(0.0, 0.25)
+    panel = make_panel(model)
+    well, before = panel.wells["A"], panel.session.endpoint_a
+    path = _face_file(tmp_path, model)
+    statuses = []
+    panel.session.status_message.connect(statuses.append)
+    panel.drop_image_file("A", path)
+    qtbot.waitUntil(lambda: well.progress.value() >= 1, timeout=20000)  # 50 steps done
+    with qtbot.waitSignal(panel.session.endpoints_changed, timeout=10000):
+        qtbot.mouseClick(well.cancel, Qt.MouseButton.LeftButton)
+    end = panel.session.endpoint_a
+    assert end is not before and end.label.startswith("face.png (stopped at step ") and "best face so far" in end.label
+    assert "stopped at step" in statuses[-1] and "best face so far" in statuses[-1]
+    np.testing.assert_array_equal(end.face, model.decode(end.latent)[0])
+    np.testing.assert_array_equal(well.face.face(), end.face)
+    assert not well.progress.isVisible() and well.use_seed.isEnabled()
+    # The kept latent is the optimisation's progress, not its start (the best of 8 seeds): closer to the image.
+    target = model.images_to_tensor(np.array(load_image_file(path, model.resolution))[None])
+
+    def pixel_error(latents: np.ndarray) -> float:
+        with torch.no_grad():
+            faces = model.decode_tensor(torch.from_numpy(latents)).float()
+        return float(((faces - target) ** 2).flatten(1).mean(1).min())
+
+    assert pixel_error(end.latent[None]) < pixel_error(model.latent_from_noise(seeds_to_z(range(8), model.latent_dim)))
 
 
 def test_a_bad_image_file_is_reported(qtbot, make_panel, tiny_model_factory, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QTableWidget
+from PySide6.QtWidgets import QFileDialog, QTableWidget
 
 from waifu_studio.core.checkpoint import load_checkpoint
 from waifu_studio.core.training import CHECKPOINT_NAME, Trainer
@@ -43,7 +43,7 @@ def test_start_trains_live_and_stop_saves_a_loadable_checkpoint(qtbot, panel, se
     with qtbot.waitSignal(panel.sample_shown, timeout=30_000):
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert panel.is_training() and not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
-    qtbot.waitUntil(lambda: "d_loss" in panel._curves and len(panel.curve_data("d_loss")[0]) >= 2, timeout=30_000)
+    qtbot.waitUntil(lambda: "d_loss" in panel.curve_names() and len(panel.curve_data("d_loss")[0]) >= 2, timeout=30_000)
     first = len(panel.curve_data("d_loss")[0])
     qtbot.waitUntil(lambda: len(panel.curve_data("d_loss")[0]) > first, timeout=30_000)
     x, y = panel.curve_data("d_loss")
@@ -80,6 +80,46 @@ def test_pause_freezes_the_step_count_and_resume_continues(qtbot, panel):
     assert panel.stop_and_wait(timeout_s=30)
 
 
+def test_a_finished_run_trains_longer_after_raising_its_epochs(qtbot, panel, session, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    panel.set_field("epochs", 2)  # 64 faces / batch 16: 4 steps an epoch, 8 in all
+    panel.set_field("ema_decay", 0.0)
+    with qtbot.waitSignal(panel.training_finished, timeout=60_000):
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(panel.curve_data("d_loss")[0]) == 8, timeout=5000)
+    assert _step(panel) == 8 == panel.progress.maximum()
+
+    # "Resume run..." shows the run's settings; only the run's end may change.
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(run))
+    with qtbot.waitSignal(panel.resume_ready, timeout=10_000):
+        qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    assert panel.start_button.text() == "Resume training" and panel.start_button.isEnabled()
+    assert panel.fields["epochs"].isEnabled() and panel.field_value("epochs") == 2
+    assert not panel.fields["batch_size"].isEnabled() and not panel.family_combo.isEnabled()
+    assert "8 steps trained" in panel.resume_label.text()
+
+    # Fewer epochs than already trained: a clear message, nothing trained, still ready to resume.
+    errors = []
+    session.error_raised.connect(lambda title, message: errors.append(message))
+    panel.set_field("epochs", 1)
+    with qtbot.waitSignals([session.error_raised, panel.training_finished], timeout=60_000):
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert "already trained 8 steps" in errors[-1] and "Epochs to 3 or more" in errors[-1], errors
+    assert load_checkpoint(run / CHECKPOINT_NAME).checkpoint_info.training["steps"] == 8
+    assert panel.start_button.text() == "Resume training" and panel.fields["epochs"].isEnabled()
+
+    panel.set_field("epochs", 4)
+    with qtbot.waitSignal(panel.training_finished, timeout=60_000):
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert len(errors) == 1, errors
+    assert _step(panel) == 16 == panel.progress.maximum()
+    qtbot.waitUntil(lambda: len(panel.curve_data("d_loss")[0]) == 16, timeout=5000)
+    assert list(panel.curve_data("d_loss")[0]) == list(range(1, 17))  # the old curve, then new points
+    assert session.training_checkpoint_path == run / CHECKPOINT_NAME
+    assert load_checkpoint(run / CHECKPOINT_NAME).checkpoint_info.training["steps"] == 16
+    assert panel.start_button.text() == "Start" and panel.fields["batch_size"].isEnabled()
+
+
 def test_out_of_memory_reports_a_smaller_batch_and_returns_to_idle(qtbot, panel, session, monkeypatch):
     def out_of_memory(self):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -114,7 +154,7 @@ def test_attach_shows_a_cli_run_and_exports_a_timelapse(qtbot, panel, session, t
     with qtbot.waitSignals([panel.sample_shown, session.training_checkpoint], timeout=20_000):
         panel.attach_run(run)
     assert panel.attach_button.isChecked() and not panel.start_button.isEnabled()
-    qtbot.waitUntil(lambda: "recon" in panel._curves and len(panel.curve_data("recon")[0]) == 6, timeout=10_000)
+    qtbot.waitUntil(lambda: "recon" in panel.curve_names() and len(panel.curve_data("recon")[0]) == 6, timeout=10_000)
     assert list(panel.curve_data("recon")[0]) == [1, 2, 3, 4, 5, 6]
     assert panel.progress.value() == 6 == panel.progress.maximum()
     assert session.training_checkpoint_path == run / CHECKPOINT_NAME

@@ -126,11 +126,11 @@ def invert_image(model: FaceModel, image: np.ndarray, *, steps: int = 300, lr: f
             pixel = ((recon - target) ** 2).mean()
             prior = 1e-3 * ((z - center) ** 2).mean()
             loss = pixel + prior
+            value = float(pixel.detach())
+            if value < best_loss:  # the latent this loss was measured on, before the step moves it
+                best_loss, best = value, z.detach().clone()
             loss.backward()
             optimizer.step()
-            value = float(pixel.detach())
-            if value < best_loss:
-                best_loss, best = value, z.detach().clone()
             if progress is not None:
                 progress(step + 1, steps, value)
     finally:

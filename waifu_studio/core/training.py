@@ -236,7 +236,24 @@ class Trainer:
                 f"cannot resume: the data set changed size ({len(self._perm)} -> {len(self.data)} faces)")
         distributed.on_main(self._remove_stale_temp_files)
         distributed.on_main(self._truncate_metrics)
+        distributed.on_main(self._record_plan)
         self._log(f"resumed {self.run_dir} at step {self.step}")
+
+    def _record_plan(self) -> None:
+        """Keep a resumed run's new length (--epochs / --max-steps) in config.json for later resumes.
+
+        Per-session settings (device, time budget) stay as first written.
+        """
+        try:
+            stored = read_run_config(self.run_dir)
+        except TrainingError:
+            return
+        tc = self.config.train
+        if (stored.train.epochs, stored.train.max_steps) == (tc.epochs, tc.max_steps):
+            return
+        updated = RunConfig(stored.model, stored.train.replace(epochs=tc.epochs, max_steps=tc.max_steps), stored.data)
+        with contextlib.suppress(CheckpointError):  # a read-only folder fails later, at the first save
+            atomic_write_bytes(self.run_dir / CONFIG_NAME, json.dumps(updated.to_dict(), indent=2).encode())
 
     def _remove_stale_temp_files(self) -> None:
         """Delete the temp files of atomic writes that a killed process left half-written."""

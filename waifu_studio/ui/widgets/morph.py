@@ -41,16 +41,33 @@ SLIDER_MAX = 1000
 INVERT_STEPS = 300
 
 
-def _encode_file(model: FaceModel, path: str, progress: Callable | None = None,
-                 cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Latent and face of an image file: encoded (AE/VAE) or found by inversion (GANs)."""
+def _encode_file(model: FaceModel, path: str, stop: threading.Event | None = None, progress: Callable | None = None,
+                 cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Latent, face and label of an image file: encoded (AE/VAE) or found by inversion (GANs).
+
+    ``stop`` (the well's Cancel) ends an inversion early with the best latent found so far;
+    ``cancel`` (the task's: a newer request, a model change, closing) ends it and drops it.
+    """
+    label = Path(path).name
     image = np.array(load_image_file(path, model.resolution))  # writable: torch warns on read-only arrays
     if model.has_encoder:
         latent = model.encode(image)[0]
-    else:
-        latent = invert_image(model, image, steps=INVERT_STEPS, cancel=cancel,
-                              progress=(lambda step, steps, loss: progress((step, steps))) if progress else None)
-    return latent, model.decode(latent)[0]
+        return latent, model.decode(latent)[0], label
+    stop = stop or threading.Event()
+    done = 0
+
+    def on_step(step: int, steps: int, loss: float) -> None:
+        nonlocal done
+        done = step
+        if cancel is not None and cancel.is_set():
+            stop.set()  # invert_image watches one event: a cancelled task ends the loop too
+        if progress is not None:
+            progress((step, steps))
+
+    latent = invert_image(model, image, steps=INVERT_STEPS, cancel=stop, progress=on_step)
+    if stop.is_set() and done < INVERT_STEPS:
+        label = f"{label} (stopped at step {done} of {INVERT_STEPS}: best face so far)"
+    return latent, model.decode(latent)[0], label
 
 
 class MorphPanel(QWidget):
@@ -71,6 +88,7 @@ class MorphPanel(QWidget):
         self._preview_renderer.error.connect(lambda m: session.report_error("Morph", m))
         self._strip_renderer.error.connect(lambda m: session.report_error("Morph", m))
         self._endpoint_tasks: dict[str, Task] = {}
+        self._inversion_stops: dict[str, threading.Event] = {}  # per well: end the inversion, keep its best
         self._endpoint_stamp = {"A": 0, "B": 0}
         self._other_tasks: list[Task] = []
         self._strip_latents = np.zeros((0, 1), np.float32)
@@ -86,7 +104,7 @@ class MorphPanel(QWidget):
             well.seed_requested.connect(lambda seed, w=which: self.set_endpoint_from_seed(w, seed))
             well.latent_dropped.connect(lambda latent, label, w=which: self.drop_latent(w, latent, label))
             well.file_dropped.connect(lambda path, w=which: self.drop_image_file(w, path))
-            well.cancel_requested.connect(lambda w=which: self._cancel_endpoint(w))
+            well.cancel_requested.connect(lambda w=which: self.stop_endpoint(w))
 
         self.preview = FaceLabel(PREVIEW_PX, self, "Choose endpoints A and B")
         self.preview_caption = QLabel("")
@@ -205,7 +223,21 @@ class MorphPanel(QWidget):
         def progress(value: tuple[int, int]) -> None:
             well.progress.setValue(round(100 * value[0] / max(1, value[1])))
 
-        self._start_endpoint(which, _encode_file, Path(path).name, None, model, path, on_progress=progress)
+        stop = threading.Event()
+        self._start_endpoint(which, _encode_file, Path(path).name, None, model, path, stop, on_progress=progress)
+        if not model.has_encoder:
+            self._inversion_stops[which.upper()] = stop
+
+    def stop_endpoint(self, which: str) -> None:
+        """The well's Cancel: an inversion ends at its next step and keeps the best face found so far;
+        any other endpoint request is dropped."""
+        which = which.upper()
+        stop, task = self._inversion_stops.pop(which, None), self._endpoint_tasks.get(which)
+        if stop is not None and task is not None and task.is_running():
+            stop.set()
+            self.wells[which].set_stopping()
+            return
+        self._cancel_endpoint(which)
 
     def swap_endpoints(self) -> None:
         a, b = self.session.endpoint_a, self.session.endpoint_b
@@ -248,15 +280,16 @@ class MorphPanel(QWidget):
         """Run ``fn`` in a worker; only the newest request per well may set the endpoint."""
         which = which.upper()
         self._endpoint_stamp[which] += 1
+        self._inversion_stops.pop(which, None)
         stamp, model = self._endpoint_stamp[which], self._model
         old = self._endpoint_tasks.get(which)
         if old is not None:
             old.cancel()
 
-        def done(result: tuple[np.ndarray, np.ndarray]) -> None:
+        def done(result: tuple) -> None:  # (latent, face) or (latent, face, label)
             if stamp == self._endpoint_stamp[which] and model is self._model:
                 self.wells[which].set_busy(False)
-                self.session.set_endpoint(which, result[0], result[1], label, seed)
+                self.session.set_endpoint(which, result[0], result[1], result[2] if len(result) > 2 else label, seed)
 
         def failed(message: str) -> None:
             if stamp == self._endpoint_stamp[which]:
@@ -270,6 +303,7 @@ class MorphPanel(QWidget):
                                                  on_progress=on_progress, on_finished=finished)
 
     def _cancel_endpoint(self, which: str) -> None:
+        self._inversion_stops.pop(which, None)
         task = self._endpoint_tasks.get(which)
         if task is not None:
             task.cancel()

@@ -89,11 +89,17 @@ class EndpointWell(QFrame):
     def set_busy(self, busy: bool, text: str = "") -> None:
         self.progress.setVisible(busy)
         self.cancel.setVisible(busy)
+        self.cancel.setEnabled(busy)
         self.progress.setValue(0)
         if text:
             self.progress.setFormat(text)
         for w in (self.use_seed, self.randomize, self.seed_box):
             w.setEnabled(not busy)
+
+    def set_stopping(self) -> None:
+        """Cancel was pressed during an inversion: it ends at its next step with the best face so far."""
+        self.cancel.setEnabled(False)
+        self.progress.setFormat("Stopping: keeping the best face so far...")
 
     def _randomize(self) -> None:
         seed = random.randint(0, 99_999)  # small numbers are easy to note down and type back in

@@ -4,31 +4,24 @@ The :class:`Trainer` knows nothing about Qt; :class:`TrainingWorker` builds the 
 trainer and turns every hook call into a signal carrying plain data (numpy arrays, dataclasses).
 :class:`TrainingController` owns the thread, wired once with the canonical five connections.
 
-The run-folder helpers at the bottom (``poll_run_folder``) are Qt-free: they read only what
-changed since the last poll, so watching a long CLI run stays cheap.
+Reading and watching a run folder lives in :mod:`.training_run_folder`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ...core.config import RunConfig
 from ...core.data import load_dataset
-from ...core.errors import WaifuError
+from ...core.errors import TrainingError, WaifuError
 from ...core.training import (
-    CHECKPOINT_NAME,
-    METRICS_NAME,
-    SAMPLES_DIR,
     StepMetrics,
     Trainer,
     TrainingHooks,
@@ -51,6 +44,22 @@ def describe_training_error(err: BaseException, batch_size: int | None = None) -
     return f"{type(err).__name__}: {err}"
 
 
+class NothingToTrainError(TrainingError):
+    """A resumed run has already trained as far as its (possibly raised) epochs or max steps reach."""
+
+
+def nothing_left_message(trainer: Trainer) -> str:
+    """Why a resumed run would not train one more step, and which setting to raise."""
+    tc, step, per_epoch = trainer.config.train, trainer.step, trainer.steps_per_epoch
+    fixes = []
+    if tc.epochs * per_epoch <= step:
+        fixes.append(f"set Epochs to {step // per_epoch + 1:,} or more (it is {tc.epochs:,})")
+    if tc.max_steps and tc.max_steps <= step:
+        fixes.append(f"raise Max steps above {step:,} or set no limit (it is {tc.max_steps:,})")
+    return (f"This run has already trained {step:,} steps ({step / per_epoch:.4g} epochs of {per_epoch:,} steps). "
+            f"To train it longer, {' and '.join(fixes)}.")
+
+
 class TrainingWorker(QObject):
     """Loads the faces, builds a :class:`Trainer` and runs it; every hook becomes a signal."""
 
@@ -62,13 +71,15 @@ class TrainingWorker(QObject):
     checkpoint = Signal(str, int)  # path, step
     log = Signal(str)
     failed = Signal(str)
+    refused = Signal(str)  # a resumed run has nothing left to train: raise epochs or max steps
     done = Signal(object)  # TrainResult
     finished = Signal()
 
     def __init__(self, run_dir: Path, config: RunConfig | None, resume: bool,
-                 stop: threading.Event, pause: threading.Event) -> None:
+                 stop: threading.Event, pause: threading.Event, overrides: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.run_dir, self.config, self.resume = Path(run_dir), config, resume
+        self.overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
         self.stop_event, self.pause_event = stop, pause
 
     @Slot()
@@ -77,6 +88,8 @@ class TrainingWorker(QObject):
         try:
             config = read_run_config(self.run_dir) if self.resume else self.config
             assert config is not None
+            if self.overrides:  # as the CLI's --resume RUN --epochs N: a new end for the same run
+                config = RunConfig(config.model, config.train.replace(**self.overrides), config.data)
             batch_size = config.train.batch_size
             self.run_config.emit(config)
             dataset = load_dataset(config.data, progress=self.data_progress.emit, cancel=self.stop_event)
@@ -93,7 +106,11 @@ class TrainingWorker(QObject):
             batch_size = trainer.batch_size
             if self.resume:
                 self.history.emit(read_metrics(self.run_dir))
+                if trainer.step >= trainer.total_steps:  # run() would only re-save the same checkpoint
+                    raise NothingToTrainError(nothing_left_message(trainer))
             self.done.emit(trainer.run())
+        except NothingToTrainError as err:
+            self.refused.emit(str(err))
         except Exception as err:  # noqa: BLE001 - a thread must report, never raise
             if self.stop_event.is_set() and not isinstance(err, (torch.OutOfMemoryError, MemoryError)):
                 self.log.emit(f"stopped: {err}")  # e.g. data loading cancelled by Stop
@@ -127,6 +144,7 @@ class TrainingController(QObject):
     checkpoint = Signal(str, int)
     log = Signal(str)
     failed = Signal(str)
+    refused = Signal(str)
     done = Signal(object)
     started = Signal()
     finished = Signal()  # the thread is over (finished, stopped or failed)
@@ -143,9 +161,13 @@ class TrainingController(QObject):
         """Train ``run_config`` into the new run folder ``run_dir``."""
         self._launch(Path(run_dir), run_config, resume=False)
 
-    def resume(self, run_dir: str | os.PathLike) -> None:
-        """Continue the run in ``run_dir`` from its last checkpoint."""
-        self._launch(Path(run_dir), None, resume=True)
+    def resume(self, run_dir: str | os.PathLike, *, epochs: int | None = None, max_steps: int | None = None) -> None:
+        """Continue the run in ``run_dir`` from its last checkpoint, optionally to a new end.
+
+        ``epochs`` / ``max_steps`` replace the stored values, as ``waifu-studio train --resume RUN
+        --epochs N`` does; a run with no step left to train reports :attr:`refused`.
+        """
+        self._launch(Path(run_dir), None, resume=True, overrides={"epochs": epochs, "max_steps": max_steps})
 
     def pause(self) -> None:
         self._pause.set()
@@ -175,12 +197,13 @@ class TrainingController(QObject):
         return self._thread.wait(timeout_ms)
 
     # ------------------------------------------------------------------ wiring
-    def _launch(self, run_dir: Path, config: RunConfig | None, *, resume: bool) -> None:
+    def _launch(self, run_dir: Path, config: RunConfig | None, *, resume: bool,
+                overrides: dict[str, Any] | None = None) -> None:
         if self.is_running():
             raise RuntimeError("a training run is already running")
         self._stop, self._pause = threading.Event(), threading.Event()
         thread = QThread()
-        worker = TrainingWorker(run_dir, config, resume, self._stop, self._pause)
+        worker = TrainingWorker(run_dir, config, resume, self._stop, self._pause, overrides)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         # Direct: quit() is thread-safe, and a queued quit would never run while the GUI thread sits in wait().
@@ -189,7 +212,7 @@ class TrainingController(QObject):
         thread.finished.connect(thread.deleteLater)
         # Signal-to-signal connections: the controller lives in the GUI thread, so they are queued.
         for name in ("data_progress", "run_config", "history", "metrics", "sample", "checkpoint", "log",
-                     "failed", "done"):
+                     "failed", "refused", "done"):
             getattr(worker, name).connect(getattr(self, name))
         thread.finished.connect(self._on_thread_finished)
         thread._task = _CancelHandle(self._stop, self._pause)  # type: ignore[attr-defined]
@@ -202,104 +225,6 @@ class TrainingController(QObject):
     def _on_thread_finished(self) -> None:
         self._thread = self._worker = None
         self.finished.emit()
-
-
-# ---------------------------------------------------------------------------- watching a run folder
-
-
-@dataclass
-class RunFolderState:
-    """What a watcher already has of a run folder, so each poll reads only what is new."""
-
-    metrics_offset: int = 0
-    sample_name: str = ""
-    checkpoint_mtime_ns: int = 0
-
-
-@dataclass
-class RunFolderUpdate:
-    run_dir: Path
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    sample: np.ndarray | None = None  # the newest sample grid, if it changed
-    sample_step: int = -1
-    checkpoint: Path | None = None  # set when the checkpoint file changed
-    state: RunFolderState = field(default_factory=RunFolderState)
-    restarted: bool = False  # metrics.jsonl shrank (the run was resumed): rows are a full re-read
-
-
-def _read_new_rows(path: Path, offset: int) -> tuple[list[dict[str, Any]], int, bool]:
-    """Complete JSON lines after ``offset``; a torn last line is left for the next poll."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return [], 0, offset > 0
-    restarted = size < offset
-    if restarted:
-        offset = 0
-    if size == offset:
-        return [], offset, restarted
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        chunk = fh.read(size - offset)
-    end = chunk.rfind(b"\n") + 1  # only whole lines
-    rows = []
-    for line in chunk[:end].splitlines():
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows, offset + end, restarted
-
-
-def poll_run_folder(run_dir: str | os.PathLike, state: RunFolderState) -> RunFolderUpdate:
-    """New metric rows, the newest sample grid and a changed checkpoint of ``run_dir`` (no Qt)."""
-    from PIL import Image
-
-    root = Path(run_dir)
-    new = RunFolderState(state.metrics_offset, state.sample_name, state.checkpoint_mtime_ns)
-    update = RunFolderUpdate(root, state=new)
-    update.rows, new.metrics_offset, update.restarted = _read_new_rows(root / METRICS_NAME, state.metrics_offset)
-    try:
-        names = sorted(e.name for e in os.scandir(root / SAMPLES_DIR) if e.name.startswith("step_")
-                       and e.name.endswith(".png"))
-    except FileNotFoundError:
-        names = []
-    if names and names[-1] != state.sample_name:
-        try:
-            with Image.open(root / SAMPLES_DIR / names[-1]) as im:
-                update.sample = np.asarray(im.convert("RGB"))
-            update.sample_step = int(names[-1][5:-4])
-            new.sample_name = names[-1]
-        except (OSError, ValueError):
-            pass  # half-written: the next poll gets it
-    try:
-        mtime = (root / CHECKPOINT_NAME).stat().st_mtime_ns
-    except FileNotFoundError:
-        mtime = 0
-    if mtime and mtime != state.checkpoint_mtime_ns:
-        update.checkpoint = root / CHECKPOINT_NAME
-        new.checkpoint_mtime_ns = mtime
-    return update
-
-
-def load_sample_grids(run_dir: str | os.PathLike, max_frames: int = 200) -> np.ndarray:
-    """The run's sample grids in step order, (K, H, W, 3), evenly thinned to ``max_frames`` (last kept)."""
-    from PIL import Image
-
-    paths = sorted((Path(run_dir) / SAMPLES_DIR).glob("step_*.png"))
-    if not paths:
-        raise WaifuError(f"no sample grids in {Path(run_dir) / SAMPLES_DIR} yet")
-    if len(paths) > max_frames:
-        keep = np.unique(np.linspace(0, len(paths) - 1, max_frames).round().astype(int))
-        paths = [paths[i] for i in keep]
-    frames = []
-    for path in paths:
-        with Image.open(path) as im:
-            frames.append(np.asarray(im.convert("RGB")))
-    shape = frames[-1].shape
-    return np.stack([f for f in frames if f.shape == shape])  # a resized run would break the stack
 
 
 def metrics_row(metrics: StepMetrics) -> dict[str, Any]:

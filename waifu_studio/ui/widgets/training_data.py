@@ -1,0 +1,194 @@
+"""The Faces box of the Training panel: built-in faces or a folder, scanned in the background.
+
+A scan loads (and caches) the chosen faces off the GUI thread; the newest scan wins. The box
+shows how many faces are usable, why others were skipped, and a strip of real faces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core.config import DataConfig
+from ...core.data import FaceDataset, SkippedFile, load_dataset
+from ...core.errors import WaifuError
+from ...core.export import make_grid
+from ..workers import Task, start_task
+from .training_view import GridView
+
+
+@dataclass
+class ScanResult:
+    stamp: int  # which scan request this answers (the newest wins)
+    dataset: FaceDataset | None = None
+    strip: np.ndarray | None = None  # a row of real faces from the set
+    error: str = ""
+
+
+def scan_dataset(config: DataConfig, stamp: int, progress: Any = None, cancel: Any = None) -> ScanResult:
+    """Load (and cache) the faces ``config`` names and pick ~12 of them for a preview strip."""
+    try:
+        dataset = load_dataset(config, progress=lambda d, t: progress((stamp, d, t)) if progress else None,
+                               cancel=cancel)
+    except WaifuError as err:
+        return ScanResult(stamp, error=str(err))
+    pick = np.unique(np.linspace(0, len(dataset) - 1, min(12, len(dataset))).round().astype(int))
+    return ScanResult(stamp, dataset, make_grid(dataset.images[pick], ncols=len(pick), padding=1))
+
+
+class FacesBox(QGroupBox):
+    """Which faces to train on; emits :attr:`dataset_scanned` once a scan has loaded them."""
+
+    dataset_scanned = Signal(object)  # FaceDataset
+    scan_failed = Signal(str)  # a message a person can act on
+
+    def __init__(self, resolution: int, parent: QWidget | None = None) -> None:
+        super().__init__("Faces", parent)
+        self.dataset: FaceDataset | None = None
+        self.details_dialog: QDialog | None = None
+        self._folder: str | None = None
+        self._resolution = resolution
+        self._scan_task: Task | None = None
+        self._scan_stamp = 0
+        self._build()
+        self._scan_timer = QTimer(self, singleShot=True, interval=300)  # debounce form edits
+        self._scan_timer.timeout.connect(self.scan)
+        self.builtin_radio.toggled.connect(self.schedule_scan)
+        self.builtin_count.valueChanged.connect(self.schedule_scan)
+        self.folder_button.clicked.connect(self._choose_folder)
+        self.details_button.clicked.connect(self.show_skipped_details)
+
+    def _build(self) -> None:
+        self.builtin_radio = QRadioButton("Built-in demo faces")
+        self.folder_radio = QRadioButton("Folder")
+        self.builtin_radio.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.builtin_radio)
+        group.addButton(self.folder_radio)
+        self.builtin_count = QSpinBox(minimum=16, maximum=100_000, value=DataConfig.builtin_count, singleStep=256)
+        self.folder_button = QPushButton("Choose...")
+        self.folder_label = QLabel("no folder chosen")
+        self.folder_label.setWordWrap(True)
+        self.summary_label = QLabel("")
+        self.details_button = QPushButton("Details...")
+        self.strip = GridView(min_side=24)
+        self.strip.setMinimumHeight(28)
+        self.strip.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.strip.setFixedHeight(30)
+        layout = QGridLayout(self)
+        layout.addWidget(self.builtin_radio, 0, 0)
+        layout.addWidget(self.builtin_count, 0, 1)
+        layout.addWidget(self.folder_radio, 1, 0)
+        layout.addWidget(self.folder_button, 1, 1)
+        layout.addWidget(self.folder_label, 2, 0, 1, 2)
+        layout.addWidget(self.summary_label, 3, 0)
+        layout.addWidget(self.details_button, 3, 1)
+        layout.addWidget(self.strip, 4, 0, 1, 2)
+
+    # ------------------------------------------------------------------ public
+    def data_config(self, resolution: int | None = None) -> DataConfig:
+        source = "builtin" if self.builtin_radio.isChecked() or not self._folder else self._folder
+        return DataConfig(source=source, resolution=resolution or self._resolution,
+                          builtin_count=self.builtin_count.value())
+
+    def set_resolution(self, resolution: int) -> None:
+        """The model's resolution changed: the faces are rescanned at it."""
+        self._resolution = int(resolution)
+        self.schedule_scan()
+
+    def set_editable(self, editable: bool) -> None:
+        for widget in (self.folder_button, self.builtin_radio, self.folder_radio, self.builtin_count):
+            widget.setEnabled(editable)
+
+    def set_dataset_folder(self, path: str | Path) -> None:
+        """Train on the faces under ``path`` (scanned in the background)."""
+        self._folder = str(Path(path))
+        self.folder_label.setText(self._folder)
+        self.folder_radio.setChecked(True)
+        self._scan_timer.start()
+
+    def schedule_scan(self, *_: Any) -> None:
+        self._scan_timer.start()
+
+    def scan(self) -> Task | None:
+        """Scan the chosen faces now; the newest scan wins."""
+        if self.folder_radio.isChecked() and not self._folder:
+            self.summary_label.setText("choose a folder")
+            return None
+        if self._scan_task is not None:
+            self._scan_task.cancel()
+        self._scan_stamp += 1
+        stamp = self._scan_stamp
+        self.summary_label.setText("scanning...")
+        self.details_button.setEnabled(False)
+        self._scan_task = start_task(scan_dataset, self.data_config(), stamp, on_result=self._on_scanned,
+                                     on_progress=self._on_scan_progress)
+        return self._scan_task
+
+    def running_task(self) -> Task | None:
+        """The scan in flight, if any (shutdown cancels it)."""
+        return self._scan_task if self._scan_task is not None and self._scan_task.is_running() else None
+
+    def show_skipped_details(self) -> QDialog:
+        """A table of the skipped files and why each was skipped."""
+        skipped: list[SkippedFile] = self.dataset.skipped if self.dataset else []
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"{len(skipped):,} skipped files")
+        table = QTableWidget(len(skipped), 3, dialog)
+        table.setHorizontalHeaderLabels(["File", "Reason", "Detail"])
+        for i, item in enumerate(skipped):
+            for j, text in enumerate((item.path, item.reason, item.detail)):
+                table.setItem(i, j, QTableWidgetItem(text))
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        QVBoxLayout(dialog).addWidget(table)
+        dialog.resize(700, 400)
+        self.details_dialog = dialog
+        dialog.show()
+        return dialog
+
+    # ------------------------------------------------------------------ scan results
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of face images", self._folder or str(Path.home()))
+        if path:
+            self.set_dataset_folder(path)
+
+    def _on_scan_progress(self, progress: tuple[int, int, int]) -> None:
+        stamp, done, total = progress
+        if stamp == self._scan_stamp:
+            self.summary_label.setText(f"scanning... {done:,}/{total:,}")
+
+    def _on_scanned(self, result: ScanResult) -> None:
+        if result.stamp != self._scan_stamp:
+            return  # a newer scan is on its way
+        if result.error or result.dataset is None or result.strip is None:
+            self.summary_label.setText("no usable faces")
+            self.scan_failed.emit(result.error)
+            return
+        self.dataset = ds = result.dataset
+        self.summary_label.setText(f"{len(ds):,} faces, {len(ds.skipped):,} skipped")
+        self.summary_label.setToolTip(ds.summary())
+        self.details_button.setEnabled(bool(ds.skipped))
+        self.strip.set_image(result.strip)
+        self.dataset_scanned.emit(ds)
