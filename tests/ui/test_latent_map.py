@@ -183,3 +183,53 @@ def test_export_png(qtbot, make_panel, tiny_model_factory, tmp_path):
     task = panel.export_face_map(tmp_path / "faces.png")
     qtbot.waitUntil(lambda: not task.is_running(), timeout=20000)
     assert (tmp_path / "faces.png").exists()
+
+
+def drawn_colour(panel: LatentMapPanel, i: int) -> np.ndarray:
+    """RGB of the screen pixel at the centre of point ``i``'s dot."""
+    from waifu_studio.ui.images import qimage_to_array
+
+    image = qimage_to_array(panel.view.viewport().grab().toImage())
+    pos = widget_pos(panel, i)
+    return image[pos.y(), pos.x()].astype(int)
+
+
+def test_dots_are_drawn_in_their_cluster_colours(qtbot, make_panel, tiny_model_factory):
+    from PySide6.QtGui import QColor
+
+    from waifu_studio.ui.widgets.latent_map import CLUSTER_COLOURS
+
+    panel = computed(qtbot, make_panel(tiny_model_factory("vae")), n=300, method="pca")
+    points = [isolated_point(panel.layout())]
+    default_colour = drawn_colour(panel, points[0])
+    with qtbot.waitSignal(panel.colours_ready, timeout=30000):
+        panel.colour_box.setCurrentIndex(1)
+    labels = panel.colour_values()
+    # An isolated dot of each of two different clusters shows its cluster's colour on screen.
+    others = np.flatnonzero(labels != labels[points[0]])
+    points.append(int(others[isolated_point(panel.layout()[others])]))
+    for i in points:
+        expected = QColor(CLUSTER_COLOURS[labels[i] % len(CLUSTER_COLOURS)])
+        assert np.abs(drawn_colour(panel, i) - [expected.red(), expected.green(), expected.blue()]).max() <= 10
+    with qtbot.waitSignal(panel.colours_ready, timeout=30000):
+        panel.colour_box.setCurrentIndex(0)
+    np.testing.assert_array_equal(drawn_colour(panel, points[0]), default_colour)
+
+
+def test_tsne_map_keeps_similar_points_together(qtbot, make_panel, tiny_model_factory):
+    from waifu_studio.core.neighbours import knn_preservation, trustworthiness
+    from waifu_studio.core.projection import pca_2d
+
+    model = tiny_model_factory("vae")
+    panel = computed(qtbot, make_panel(model), timeout=120000, n=600, method="tsne")
+    features = panel.source.features
+    # A point's nearest dots on the map are mostly its nearest latents, far more than on the PCA map.
+    pca = pca_2d(features)
+    assert knn_preservation(features, panel.layout(), k=10) > 3 * knn_preservation(features, pca, k=10)
+    assert trustworthiness(features, panel.layout(), k=10) > trustworthiness(features, pca, k=10) + 0.1
+    # The map survives the round trip through the child process that computed it: clicking a dot
+    # decodes that point's latent.
+    i = isolated_point(panel.layout())
+    with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
+        qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=widget_pos(panel, i))
+    np.testing.assert_array_equal(panel.preview_face(), model.decode(panel.source.latents[i])[0])

@@ -73,7 +73,7 @@ def build_map_source(model: FaceModel, data: str | os.PathLike | np.ndarray, *, 
         if model.has_encoder:
             features = latents
         else:
-            from .projection import image_features
+            from .face_features import image_features
 
             features = image_features(faces)
         key = f"{_model_key(model)}:prior:{n}"

@@ -1,12 +1,14 @@
 """Latent map panel: lay out thousands of latent codes in 2-D, click or hover to see their faces.
 
 Flow: ``build_map_source`` in a task (samples or encodes the points), then the instant PCA map,
-then ``project`` with the chosen method in a second task whose intermediate t-SNE layouts are
-drawn as they arrive. ``core.projection`` caches finished maps, so reopening one is instant.
+then ``project`` with the chosen method in a second task (which runs it in a child process, so
+nothing it does can hold up this window) whose intermediate t-SNE layouts are drawn as they
+arrive. ``core.projection`` caches finished maps, so reopening one is instant.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Callable
@@ -40,8 +42,8 @@ from ...core.projection import (
     kmeans_labels,
     nearest_points,
     pca_2d,
-    project,
 )
+from ...core.projection_process import project_in_process
 from ..images import qimage_to_array
 from ..session import Session
 from ..workers import LatestRenderer, Task, start_task
@@ -64,14 +66,36 @@ def _build(model: FaceModel, data: str, n: int, progress: Callable,
 
 def _project(features: np.ndarray, params: ProjectionParams, cache_key: str, progress: Callable,
              cancel: threading.Event) -> np.ndarray:
-    return project(features, params, cache_key=cache_key, cancel=cancel,
-                   progress=lambda fraction, layout: progress(("project", fraction, layout)))
+    # In a child process: openTSNE's and umap's imports, scipy and numba hold the GIL for up to
+    # ~160 ms at a time, which froze the window when they ran in this worker thread.
+    return project_in_process(features, params, cache_key=cache_key, cancel=cancel,
+                              progress=lambda fraction, layout: progress(("project", fraction, layout)))
 
 
-def _hue_brushes(hues: np.ndarray) -> list[QBrush]:
+def _freeze_startup_objects() -> None:
+    """Hide the objects that existed before the first map from Python's full garbage collections.
+
+    Mapping a folder allocates tens of thousands of small objects, which triggers a full
+    collection: it walked all ~215k objects (torch, Qt) holding the GIL and froze the window for
+    110 ms. That older state lives on anyway; ``gc.freeze`` (O(1), once) keeps later full
+    collections to newer objects.
+    """
+    global _STARTUP_FROZEN
+    if not _STARTUP_FROZEN:
+        _STARTUP_FROZEN = True
+        gc.freeze()
+
+
+_STARTUP_FROZEN = False
+
+
+def _hue_palette(hues: np.ndarray) -> tuple[list[QBrush], np.ndarray]:
+    """36 hue brushes and a grey one (index 36, for black/white/grey hair), and each point's index."""
     palette = [QBrush(QColor.fromHsvF(b / 36, 0.85, 0.95, 0.85)) for b in range(36)]
-    grey = QBrush(QColor(150, 150, 150, 170))
-    return [grey if h < 0 else palette[int(h * 36) % 36] for h in hues]
+    palette.append(QBrush(QColor(150, 150, 150, 170)))
+    hues = np.asarray(hues, np.float64)
+    ids = np.where(hues < 0, 36, (np.clip(hues, 0.0, None) * 36).astype(np.intp) % 36)
+    return palette, ids
 
 
 class LatentMapPanel(QWidget):
@@ -326,6 +350,7 @@ class LatentMapPanel(QWidget):
             data = self._folder
         stamp = self._stamp
         self._final = False
+        _freeze_startup_objects()
         self.progress.setRange(0, 0)  # sampling reports no steps: a busy bar
         self._busy(True, "Sampling faces..." if data == "prior" else "Encoding faces...")
         self._tasks.append(start_task(_build, model, data, self.n_box.value(),
@@ -394,7 +419,7 @@ class LatentMapPanel(QWidget):
         mode = self.colour_box.currentIndex()
         source = self.source
         if source is None or mode == 0:
-            self.view.set_brushes(None)
+            self.view.set_colours(None)
             self.colours_ready.emit()
             return
         key = "cluster" if mode == 1 else "hue"
@@ -413,10 +438,10 @@ class LatentMapPanel(QWidget):
             return
         if key == "cluster":
             palette = [QBrush(QColor(c)) for c in CLUSTER_COLOURS]
-            brushes = [palette[int(v) % len(palette)] for v in values]
+            ids = np.asarray(values, np.intp) % len(palette)
         else:
-            brushes = _hue_brushes(values)
-        self.view.set_brushes(brushes)
+            palette, ids = _hue_palette(values)
+        self.view.set_colours(palette, ids)
         self.colours_ready.emit()
 
     def colour_values(self) -> np.ndarray | None:

@@ -1,0 +1,101 @@
+"""Principal component analysis of codes: the instant first map, t-SNE/UMAP input reduction, directions.
+
+Exact and deterministic (a component's sign is fixed), plain numpy; shared by ``projection``,
+``tsne`` and ``face_features``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import WaifuError
+
+
+def check_codes(codes: np.ndarray) -> np.ndarray:
+    """``codes`` as a C-contiguous float32 (N, D) array; a clear error for other shapes or NaNs."""
+    arr = np.asarray(codes)
+    if arr.ndim != 2 or arr.shape[1] < 1:
+        raise WaifuError(f"codes must be a 2-D array (points x dimensions), got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise WaifuError("codes contain NaN or infinite values; the model may have diverged")
+    return arr
+
+
+def pca_basis(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean (D,), components (k, D) unit rows by falling variance, variances (k,)), deterministic.
+
+    Exact: SVD of the data when there are fewer points than dimensions, else eigendecomposition
+    of the D x D covariance; very wide data (raw pixels) goes through seeded randomized SVD.
+    Each component's sign is fixed so its largest coordinate is positive: the same data always
+    gives the same map, never its mirror image.
+    """
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(x, dtype=np.float64)
+    n, d = x.shape
+    mean = x.mean(axis=0)
+    k = max(1, min(k, d))
+    # These matrices are small; multi-threaded OpenBLAS gains little on them but, when the cores
+    # are busy (training in the background), its spinning threads made an 800x800 eigh 80x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n < d and n <= 4096:
+            _, singular, vt = np.linalg.svd(x - mean, full_matrices=False)
+            components, variances = vt[:k], singular[:k] ** 2 / max(n - 1, 1)
+        elif d <= 4096:
+            centred = x - mean
+            values, vectors = np.linalg.eigh(centred.T @ centred / max(n - 1, 1))
+            order = np.argsort(values)[::-1][:k]
+            components, variances = vectors[:, order].T, values[order]
+        else:
+            from sklearn.decomposition import PCA
+
+            pca = PCA(n_components=min(k, n), svd_solver="randomized", random_state=0).fit(x)
+            components, variances = pca.components_, pca.explained_variance_
+    if len(components) < k:  # fewer points than requested axes: pad with zero-variance axes
+        extra = np.zeros((k - len(components), d))
+        components, variances = np.concatenate([components, extra]), np.concatenate([variances, np.zeros(len(extra))])
+    rows = np.arange(len(components))
+    signs = np.sign(components[rows, np.abs(components).argmax(axis=1)])
+    signs[signs == 0] = 1.0
+    return mean, components * signs[:, None], np.clip(variances, 0.0, None)
+
+
+def pca_reduce(x: np.ndarray, dims: int) -> np.ndarray:
+    """Coordinates of ``x`` on its first ``dims`` principal axes (no-op when already narrow)."""
+    if x.shape[1] <= dims:
+        return np.asarray(x, dtype=np.float64)
+    mean, components, _ = pca_basis(x, dims)
+    return (np.asarray(x, dtype=np.float64) - mean) @ components.T
+
+
+def normalise_layout(layout: np.ndarray) -> np.ndarray:
+    """Centre on the bounding box and scale so the longer half-extent is 1 (same scale on both axes).
+
+    Maps from different methods then fill the same [-1, 1] square in a viewer.
+    """
+    layout = np.asarray(layout, dtype=np.float64)
+    if len(layout) == 0:
+        return layout.astype(np.float32)
+    low, high = layout.min(axis=0), layout.max(axis=0)
+    centred = layout - (low + high) / 2.0
+    extent = float(np.abs(centred).max())
+    return (centred / extent if extent > 0 else centred).astype(np.float32)
+
+
+def pca_2d(codes: np.ndarray) -> np.ndarray:
+    """The instant first map: codes on their two main axes, normalised, (N, 2) float32."""
+    codes = check_codes(codes)
+    if len(codes) < 2:
+        return np.zeros((len(codes), 2), np.float32)
+    mean, components, _ = pca_basis(codes, 2)
+    layout = np.zeros((len(codes), 2))
+    layout[:, :len(components)] = (codes - mean) @ components.T
+    return normalise_layout(layout)
+
+
+def principal_directions(codes: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """GANSpace-style slider axes: (k, D) unit directions and (k,) std-devs, largest first."""
+    codes = check_codes(codes)
+    _, components, variances = pca_basis(codes, k)
+    return components.astype(np.float32), np.sqrt(variances).astype(np.float32)
