@@ -8,7 +8,6 @@ on a small set: spectral normalisation of the discriminator's weights instead of
 from __future__ import annotations
 
 import torch
-
 from torch import nn
 
 from ..config import TrainConfig, parse_augment_policy
