@@ -53,7 +53,7 @@ win.model_selector.open_path("checkpoints/ae.safetensors"); pump(6)
 r = panels["Reconstructions"]; tabs.setCurrentWidget(r); r.set_folder("/tmp/ws/valfaces"); r.compute(); pump(30)
 shot("reconstructions")
 t = panels["Train"]; tabs.setCurrentWidget(t)
-for k, v in dict(family="dcgan", resolution=32, width=16, latent_dim=64, batch_size=32, sample_every=20, log_every=5).items():
+for k, v in dict(resolution=32, width=16, latent_dim=64, batch_size=32, sample_every=20, log_every=5).items():
     try:
         t.set_field(k, v)
     except Exception as e:
