@@ -8,32 +8,20 @@ arrive. ``core.projection`` caches finished maps, so reopening one is instant.
 
 from __future__ import annotations
 
-import gc
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ...core.export import save_image
-from ...core.maps import MapSource, build_map_source, render_map_png
+from ...core.maps import MapSource, render_map_png
 from ...core.models import FaceModel
 from ...core.projection import (
     ProjectionParams,
@@ -41,61 +29,23 @@ from ...core.projection import (
     dominant_hue,
     kmeans_labels,
     nearest_points,
-    pca_2d,
 )
-from ...core.projection_process import project_in_process
 from ..images import qimage_to_array
 from ..session import Session
 from ..workers import LatestRenderer, Task, start_task
-from .face_tile import FaceLabel
+from .latent_map_parts import (  # noqa: F401 - constants re-exported for callers of this module
+    BLEND_NEIGHBOURS,
+    CLUSTER_COLOURS,
+    COLOUR_MODES,
+    METHODS,
+    PREVIEW_PX,
+    MapControls,
+    _build,
+    _freeze_startup_objects,
+    _hue_palette,
+    _project,
+)
 from .map_view import MapView
-
-PREVIEW_PX = 256
-METHODS = {"PCA": "pca", "t-SNE": "tsne", "UMAP": "umap"}
-COLOUR_MODES = ("None", "k-means cluster (8)", "Dominant hair hue")
-CLUSTER_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7")
-BLEND_NEIGHBOURS = 5
-
-
-def _build(model: FaceModel, data: str, n: int, progress: Callable,
-           cancel: threading.Event) -> tuple[MapSource, np.ndarray]:
-    source = build_map_source(model, data, n=n, cancel=cancel,
-                              progress=lambda done, total: progress(("build", done / max(1, total))))
-    return source, pca_2d(source.features)
-
-
-def _project(features: np.ndarray, params: ProjectionParams, cache_key: str, progress: Callable,
-             cancel: threading.Event) -> np.ndarray:
-    # In a child process: openTSNE's and umap's imports, scipy and numba hold the GIL for up to
-    # ~160 ms at a time, which froze the window when they ran in this worker thread.
-    return project_in_process(features, params, cache_key=cache_key, cancel=cancel,
-                              progress=lambda fraction, layout: progress(("project", fraction, layout)))
-
-
-def _freeze_startup_objects() -> None:
-    """Hide the objects that existed before the first map from Python's full garbage collections.
-
-    Mapping a folder allocates tens of thousands of small objects, which triggers a full
-    collection: it walked all ~215k objects (torch, Qt) holding the GIL and froze the window for
-    110 ms. That older state lives on anyway; ``gc.freeze`` (O(1), once) keeps later full
-    collections to newer objects.
-    """
-    global _STARTUP_FROZEN
-    if not _STARTUP_FROZEN:
-        _STARTUP_FROZEN = True
-        gc.freeze()
-
-
-_STARTUP_FROZEN = False
-
-
-def _hue_palette(hues: np.ndarray) -> tuple[list[QBrush], np.ndarray]:
-    """36 hue brushes and a grey one (index 36, for black/white/grey hair), and each point's index."""
-    palette = [QBrush(QColor.fromHsvF(b / 36, 0.85, 0.95, 0.85)) for b in range(36)]
-    palette.append(QBrush(QColor(150, 150, 150, 170)))
-    hues = np.asarray(hues, np.float64)
-    ids = np.where(hues < 0, 36, (np.clip(hues, 0.0, None) * 36).astype(np.intp) % 36)
-    return palette, ids
 
 
 class LatentMapPanel(QWidget):
@@ -133,99 +83,27 @@ class LatentMapPanel(QWidget):
         self.view.point_clicked.connect(self.click_point)
         self.view.empty_clicked.connect(self.click_empty)
 
-        self.source_box = QComboBox()
-        self.source_box.addItems(["Model samples (prior)", "Dataset folder..."])
-        self.source_box.currentIndexChanged.connect(self._sync_controls)
-        self.n_box = QSpinBox()
-        self.n_box.setRange(100, 50_000)
-        self.n_box.setSingleStep(500)
-        self.n_box.setValue(5000)
-        self.folder_button = QPushButton("Choose folder...")
-        self.folder_button.clicked.connect(self._ask_folder)
-        self.folder_label = QLabel("(no folder)")
-        self.folder_label.setWordWrap(True)
+        c = self.controls = MapControls(self)
+        for name in ("source_box", "n_box", "folder_button", "folder_label", "method_box", "perplexity_box",
+                     "neighbors_box", "min_dist_box", "compute_button", "cancel_button", "progress", "status",
+                     "colour_box", "preview", "preview_caption", "set_a_button", "set_b_button", "export_button"):
+            setattr(self, name, getattr(c, name))
+        self._method_rows = c._method_rows
         self._folder: str | None = None
-        source_form = QFormLayout()
-        source_form.addRow("Points", self.source_box)
-        source_form.addRow("Samples", self.n_box)
-        source_form.addRow(self.folder_button, self.folder_label)
-
-        self.method_box = QComboBox()
-        self.method_box.addItems(list(METHODS))
-        self.method_box.setCurrentText("t-SNE")
+        self.source_box.currentIndexChanged.connect(self._sync_controls)
+        self.folder_button.clicked.connect(self._ask_folder)
         self.method_box.currentIndexChanged.connect(self._sync_controls)
-        self.perplexity_box = QDoubleSpinBox()
-        self.perplexity_box.setRange(2, 200)
-        self.perplexity_box.setValue(30)
-        self.neighbors_box = QSpinBox()
-        self.neighbors_box.setRange(2, 200)
-        self.neighbors_box.setValue(15)
-        self.min_dist_box = QDoubleSpinBox()
-        self.min_dist_box.setRange(0.0, 1.0)
-        self.min_dist_box.setSingleStep(0.05)
-        self.min_dist_box.setValue(0.1)
-        method_form = QFormLayout()
-        method_form.addRow("Method", self.method_box)
-        method_form.addRow("Perplexity", self.perplexity_box)
-        method_form.addRow("Neighbours", self.neighbors_box)
-        method_form.addRow("Min. distance", self.min_dist_box)
-        self._method_rows = method_form
-
-        self.compute_button = QPushButton("Compute map")
-        self.compute_button.setDefault(True)
         self.compute_button.clicked.connect(lambda: self._start())
-        self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        self.colour_box = QComboBox()
-        self.colour_box.addItems(list(COLOUR_MODES))
         self.colour_box.currentIndexChanged.connect(self._apply_colours)
-
-        self.preview = FaceLabel(PREVIEW_PX, self, "Click a point\n(or empty space to blend)")
         # Drag the previewed face onto a morph endpoint (the Morph tab's wells accept latents).
         self.preview.drag_payload = lambda: self._selection[:2] if self._selection is not None else None
-        self.preview_caption = QLabel("")
-        self.preview_caption.setWordWrap(True)
-        self.preview_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.set_a_button = QPushButton("Set as A")
-        self.set_b_button = QPushButton("Set as B")
         self.set_a_button.clicked.connect(lambda: self.set_selection_as("A"))
         self.set_b_button.clicked.connect(lambda: self.set_selection_as("B"))
-        self.export_button = QPushButton("Export PNG...")
         self.export_button.clicked.connect(self._ask_export)
-
-        side = QVBoxLayout()
-        for title, inner in (("Source", source_form), ("Layout", method_form)):
-            box = QGroupBox(title)
-            box.setLayout(inner)
-            side.addWidget(box)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.compute_button, 1)
-        buttons.addWidget(self.cancel_button)
-        side.addLayout(buttons)
-        side.addWidget(self.progress)
-        side.addWidget(self.status)
-        colour_row = QFormLayout()
-        colour_row.addRow("Colour by", self.colour_box)
-        side.addLayout(colour_row)
-        side.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
-        side.addWidget(self.preview_caption)
-        ab = QHBoxLayout()
-        ab.addWidget(self.set_a_button)
-        ab.addWidget(self.set_b_button)
-        side.addLayout(ab)
-        side.addStretch(1)
-        side.addWidget(self.export_button)
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setFixedWidth(320)
         layout = QHBoxLayout(self)
         layout.addWidget(self.view, 1)
-        layout.addWidget(side_widget)
+        layout.addWidget(c)
         self._sync_controls()
 
     def _sync_controls(self) -> None:
