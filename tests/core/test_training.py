@@ -9,23 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.core.helpers import run_config
 from waifu_studio.core.checkpoint import load_checkpoint
-from waifu_studio.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from waifu_studio.core.data import builtin_faces
+from waifu_studio.core.config import TrainConfig
 from waifu_studio.core.errors import NonFiniteLossError, TrainingError
 from waifu_studio.core.training import Trainer, TrainingHooks, read_metrics
-
-
-@pytest.fixture(scope="module")
-def faces32():
-    return builtin_faces(count=256, resolution=32).images
-
-
-def run_config(family, **train):
-    defaults = dict(batch_size=32, precision="fp32", log_every=5, sample_every=1000, device="cpu")
-    defaults.update(train)
-    return RunConfig(ModelConfig(family=family, resolution=32, latent_dim=16, width=8),
-                     TrainConfig.for_family(family, **defaults), DataConfig(resolution=32))
 
 
 def test_autoencoder_reconstruction_error_drops(tmp_path, faces32):
