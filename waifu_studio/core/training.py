@@ -430,8 +430,11 @@ class Trainer:
                 if self.step % tc.sample_every == 0:
                     self._emit_sample()
                     self.model.train()
-                epoch_end = self.step % self.steps_per_epoch == 0 and (
-                    time.perf_counter() - last_save >= tc.epoch_checkpoint_minutes * 60)
+                epoch_end = self.step % self.steps_per_epoch == 0
+                if epoch_end and tc.epoch_checkpoint_minutes:
+                    # Ranks must agree: a save is a collective under torchrun, and clocks differ.
+                    epoch_end = distributed.any_rank(
+                        time.perf_counter() - last_save >= tc.epoch_checkpoint_minutes * 60, self.device)
                 due = (tc.checkpoint_every and self.step % tc.checkpoint_every == 0) or \
                     distributed.any_rank((time.perf_counter() - last_save) > tc.checkpoint_minutes * 60, self.device)
                 if (epoch_end or due) and self.step < self.total_steps:  # the last step saves below
