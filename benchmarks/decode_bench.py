@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from waifu_studio.core.checkpoint import load_checkpoint
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.models import tensor_to_images
 from waifu_studio.core.models.threads import intra_op_threads
 

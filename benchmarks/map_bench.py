@@ -26,9 +26,9 @@ AE = "checkpoints/ae.safetensors"
 def cmd_encode(folder: str, out: str) -> dict:
     import numpy as np
 
-    from waifu_studio.core.checkpoint import load_checkpoint
-    from waifu_studio.core.maps import build_map_source
-    from waifu_studio.core.projection import pca_2d
+    from waifu_studio.core.explore.maps import build_map_source
+    from waifu_studio.core.explore.projection import pca_2d
+    from waifu_studio.core.io.checkpoint import load_checkpoint
 
     model = load_checkpoint(AE)
     t = time.perf_counter()
@@ -47,7 +47,7 @@ def cmd_encode(folder: str, out: str) -> dict:
 def cmd_project(method: str, codes_path: str, out: str = "") -> dict:
     import numpy as np
 
-    from waifu_studio.core.projection import ProjectionParams, project
+    from waifu_studio.core.explore.projection import ProjectionParams, project
 
     codes = np.load(codes_path)
     t = time.perf_counter()
@@ -80,7 +80,7 @@ def cmd_gui(folder: str) -> dict:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from waifu_studio.core.checkpoint import load_checkpoint
+    from waifu_studio.core.io.checkpoint import load_checkpoint
     from waifu_studio.ui.session import Session
     from waifu_studio.ui.widgets.latent_map import LatentMapPanel
 
@@ -133,7 +133,7 @@ if __name__ == "__main__":
 
 def _quality(codes, project_layout, sklearn_layout) -> dict:  # noqa: ANN001 - numpy arrays
     """How well each map keeps the codes' neighbourhoods (2,000 sampled points, k = 10)."""
-    from waifu_studio.core.neighbours import knn_preservation, trustworthiness
+    from waifu_studio.core.explore.projection.neighbours import knn_preservation, trustworthiness
 
     result = {}
     for name, layout in (("project", project_layout), ("sklearn", sklearn_layout)):
@@ -147,7 +147,7 @@ def run(ctx):  # noqa: ANN001, ANN201 - Context -> list[Row]
     import tempfile
     from pathlib import Path
 
-    from waifu_studio.core.data import cache_dir
+    from waifu_studio.core.io.files import cache_dir
 
     from .common import CHECKPOINTS, Row, fmt_s, run_script, yes_no
 

@@ -68,8 +68,8 @@ def main() -> None:
     from PySide6.QtCore import QEvent, QObject, QSettings, Qt
     from PySide6.QtWidgets import QApplication, QSlider, QVBoxLayout, QWidget
 
-    from waifu_studio.core.checkpoint import load_checkpoint
-    from waifu_studio.core.latent import interpolate
+    from waifu_studio.core.explore.latent import interpolate
+    from waifu_studio.core.io.checkpoint import load_checkpoint
     from waifu_studio.ui.session import Session
     from waifu_studio.ui.widgets.face_tile import FaceLabel
     from waifu_studio.ui.widgets.morph import PREVIEW_PX, MorphPanel

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from waifu_studio.core.checkpoint import load_checkpoint, save_checkpoint
+from waifu_studio.core.io.checkpoint import load_checkpoint, save_checkpoint
 
 model = load_checkpoint(sys.argv[1])
 save_checkpoint(model, sys.argv[2], dtype=torch.float16, training=model.checkpoint_info.training)

@@ -35,7 +35,7 @@ def tiny_model_factory():
 @pytest.fixture
 def tiny_checkpoint(tmp_path, tiny_model_factory):
     """Write a tiny checkpoint of ``family`` and return its path."""
-    from waifu_studio.core.checkpoint import save_checkpoint
+    from waifu_studio.core.io.checkpoint import save_checkpoint
 
     def make(family: str = "dcgan", name: str | None = None, **kwargs):
         model = tiny_model_factory(family, **kwargs)

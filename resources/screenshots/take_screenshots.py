@@ -1,8 +1,10 @@
 """Drive the real app (run_app's styling) in a window and save one screenshot per panel."""
-import sys, time
+import sys
+import time
 from pathlib import Path
-from PySide6.QtWidgets import QApplication
+
 from PySide6.QtCore import QEventLoop
+from PySide6.QtWidgets import QApplication
 
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
 from waifu_studio.ui.app import configure_application

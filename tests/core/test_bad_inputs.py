@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from waifu_studio.core.checkpoint import load_checkpoint
 from waifu_studio.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from waifu_studio.core.data import load_folder
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import Trainer
 
 LOADED = "loaded"

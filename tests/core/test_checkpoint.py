@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from waifu_studio.core.checkpoint import load_checkpoint, read_info, save_checkpoint
 from waifu_studio.core.errors import CheckpointError
+from waifu_studio.core.io.checkpoint import load_checkpoint, read_info, save_checkpoint
 
 
 def test_round_trip_gives_identical_faces(tiny_checkpoint, tiny_model_factory):
@@ -104,7 +104,7 @@ def test_bad_checkpoints_are_refused_with_a_message(tmp_path, tiny_checkpoint, c
         path.write_bytes(with_header(header))
         expected = "does not match its stated config"
     elif case == "nan":
-        from waifu_studio.core.checkpoint import load_checkpoint as load
+        from waifu_studio.core.io.checkpoint import load_checkpoint as load
 
         model = load(good)
         with torch.no_grad():

@@ -10,8 +10,8 @@ import struct
 import pytest
 import torch
 
-from waifu_studio.core.checkpoint import MAX_HEADER_BYTES, load_checkpoint, read_info
 from waifu_studio.core.errors import CheckpointError
+from waifu_studio.core.io.checkpoint import MAX_HEADER_BYTES, load_checkpoint, read_info
 
 
 class _RunsACommand:

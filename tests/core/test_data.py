@@ -15,7 +15,8 @@ from PIL import Image, ImageFile
 
 from waifu_studio.core import data
 from waifu_studio.core.config import DataConfig
-from waifu_studio.core.data import DataError, ImageSkipped, decode_face, load_dataset, load_folder
+from waifu_studio.core.data import ImageSkipped, decode_face, load_dataset, load_folder
+from waifu_studio.core.errors import DataError
 
 
 @pytest.fixture(autouse=True)

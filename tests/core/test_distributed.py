@@ -14,9 +14,9 @@ import sys
 import pytest
 import torch.distributed as dist
 
-from waifu_studio.core.checkpoint import load_checkpoint
-from waifu_studio.core.distributed import DEBUG_ENV
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import CHECKPOINT_NAME, read_metrics
+from waifu_studio.core.training.distributed import DEBUG_ENV
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from waifu_studio.core import export
 from waifu_studio.core.errors import WaifuError
+from waifu_studio.core.io import export
 
 
 def _faces(n: int, h: int = 16, w: int = 12, seed: int = 0) -> np.ndarray:

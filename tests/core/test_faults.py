@@ -8,10 +8,10 @@ import os
 import pytest
 import torch
 
-from waifu_studio.core.checkpoint import load_checkpoint
 from waifu_studio.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from waifu_studio.core.data import builtin_faces
 from waifu_studio.core.errors import TrainingError
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import CHECKPOINT_NAME, STATE_NAME, Trainer, TrainingHooks
 
 

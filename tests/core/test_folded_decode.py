@@ -69,7 +69,7 @@ def test_the_plain_fallback_folds_the_same_faces(tiny_model_factory):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_folded_decode_matches_the_modules_on_a_bundled_checkpoint(family):
-    from waifu_studio.core.checkpoint import load_checkpoint
+    from waifu_studio.core.io.checkpoint import load_checkpoint
 
     path = CHECKPOINTS / f"{family}.safetensors"
     if not path.exists():

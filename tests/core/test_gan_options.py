@@ -89,7 +89,7 @@ def test_augmented_wgan_gp_trains_with_finite_losses(tmp_path, faces32):
 def test_cosine_schedule_follows_the_time_budget_when_it_ends_first(tmp_path, faces32, monkeypatch):
     """A run planned for many epochs but capped at N minutes still anneals its LR to ~0 by then."""
     clock = [1000.0]
-    monkeypatch.setattr("waifu_studio.core.training.time.perf_counter", lambda: clock[0])
+    monkeypatch.setattr("waifu_studio.core.training.trainer.time.perf_counter", lambda: clock[0])
     scales = []
     hooks = TrainingHooks()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from waifu_studio.core.checkpoint import load_checkpoint
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import CHECKPOINT_NAME, STATE_NAME, read_metrics
 
 CHECKPOINT_EVERY = 2

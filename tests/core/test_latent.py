@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from waifu_studio.core.errors import WaifuError
-from waifu_studio.core.latent import interpolate, invert_image, lerp, morph_latents, nearest_faces, slerp
+from waifu_studio.core.explore.latent import interpolate, invert_image, lerp, morph_latents, nearest_faces, slerp
 
 
 def test_slerp_and_lerp_endpoints_equal_the_two_faces(tiny_model_factory):

@@ -8,12 +8,12 @@ import threading
 import numpy as np
 import pytest
 
-from waifu_studio.core import projection
 from waifu_studio.core.errors import WaifuError
+from waifu_studio.core.explore import projection
+from waifu_studio.core.explore.projection import ProjectionCancelled, ProjectionParams
+from waifu_studio.core.explore.projection.neighbours import exact_knn, knn_preservation, trustworthiness
+from waifu_studio.core.explore.projection.process import project_in_process
 from waifu_studio.core.lazy_import import BackgroundImport
-from waifu_studio.core.neighbours import exact_knn, knn_preservation, trustworthiness
-from waifu_studio.core.projection import ProjectionCancelled, ProjectionParams
-from waifu_studio.core.projection_process import project_in_process
 
 
 @pytest.fixture(autouse=True)

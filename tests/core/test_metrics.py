@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from waifu_studio.core import metrics
 from waifu_studio.core.errors import WaifuError
+from waifu_studio.core.quality import metrics
 
 
 def random_faces(n: int, size: int = 8, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 
 from waifu_studio.core.config import FAMILIES
 from waifu_studio.core.errors import WaifuError
-from waifu_studio.core.latent import seed_to_z, seeds_to_z
+from waifu_studio.core.models.seeds import seed_to_z, seeds_to_z
 
 
 def test_seed_to_z_is_fixed_across_machines():

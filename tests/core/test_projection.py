@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from waifu_studio.core import projection
 from waifu_studio.core.errors import ConfigError, WaifuError
-from waifu_studio.core.projection import ProjectionCancelled, ProjectionParams
+from waifu_studio.core.explore import face_features, projection
+from waifu_studio.core.explore.projection import ProjectionCancelled, ProjectionParams
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +117,7 @@ def test_cache_hit_skips_computation(monkeypatch, private_cache):
     def must_not_run(*_args):
         raise AssertionError("the cached map should have been used")
 
-    monkeypatch.setattr(projection, "_compute", must_not_run)
+    monkeypatch.setattr(projection.layout, "_compute", must_not_run)
     fractions: list[float] = []
     again = projection.project(codes, FAST["tsne"], cache_key="ckpt-abc", progress=lambda f, _: fractions.append(f))
     np.testing.assert_array_equal(first, again)
@@ -218,14 +218,14 @@ def _faces_with_hair(rgb: tuple[int, int, int], n: int = 2) -> np.ndarray:
 
 @pytest.mark.parametrize(("hair", "hue"), [((220, 20, 30), 0.0), ((30, 60, 230), 0.66), ((40, 200, 60), 0.36)])
 def test_dominant_hue_of_coloured_hair(hair, hue):
-    found = projection.dominant_hue(_faces_with_hair(hair))
+    found = face_features.dominant_hue(_faces_with_hair(hair))
     distance = np.minimum(np.abs(found - hue), 1 - np.abs(found - hue))  # hue is circular
     assert (distance < 0.03).all()
 
 
 @pytest.mark.parametrize("hair", [(128, 128, 128), (20, 20, 20), (250, 250, 250)])
 def test_dominant_hue_of_grey_black_white_hair(hair):
-    assert (projection.dominant_hue(_faces_with_hair(hair)) == -1).all()
+    assert (face_features.dominant_hue(_faces_with_hair(hair)) == -1).all()
 
 
 def test_image_features_group_faces_by_hair():
@@ -233,12 +233,12 @@ def test_image_features_group_faces_by_hair():
     red = _faces_with_hair((220, 30, 40), 30)
     blue = _faces_with_hair((40, 60, 220), 30)
     faces = np.concatenate([red, blue]).astype(np.int16) + rng.integers(-20, 20, (60, 32, 32, 3))
-    features = projection.image_features(np.clip(faces, 0, 255).astype(np.uint8), dims=16)
+    features = face_features.image_features(np.clip(faces, 0, 255).astype(np.uint8), dims=16)
     assert features.shape == (60, 16) and features.dtype == np.float32
-    np.testing.assert_array_equal(features, projection.image_features(np.clip(faces, 0, 255).astype(np.uint8), 16))
+    np.testing.assert_array_equal(features, face_features.image_features(np.clip(faces, 0, 255).astype(np.uint8), 16))
     hair = np.repeat([0, 1], 30)
     assert _same_blob_neighbour_share(features, hair) == 1.0
-    assert projection.image_features(_faces_with_hair((1, 2, 3), 3), dims=8).shape == (3, 8)
+    assert face_features.image_features(_faces_with_hair((1, 2, 3), 3), dims=8).shape == (3, 8)
 
 
 def test_nearest_points_and_blend_weights():

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from tests.core.helpers import run_config
-from waifu_studio.core.checkpoint import load_checkpoint
 from waifu_studio.core.config import TrainConfig
 from waifu_studio.core.errors import NonFiniteLossError, TrainingError
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import Trainer, TrainingHooks, read_metrics
 
 

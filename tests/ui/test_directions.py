@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from waifu_studio.core.checkpoint import load_checkpoint
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.ui.widgets.directions import SLIDER_STEPS, DirectionsPanel
 
 

@@ -8,7 +8,7 @@ import torch
 from PySide6.QtCore import Qt
 
 from tests.ui.helpers import setup_tiny_training
-from waifu_studio.core.checkpoint import load_checkpoint
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.models.dcgan import DCGANObjective
 from waifu_studio.core.training import CHECKPOINT_NAME, read_metrics
 from waifu_studio.ui.main_window import MainWindow

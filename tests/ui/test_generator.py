@@ -8,7 +8,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from waifu_studio.cli import main as cli_main
-from waifu_studio.core.checkpoint import load_checkpoint
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.ui.widgets.generator import GeneratorPanel
 
 

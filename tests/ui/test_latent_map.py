@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRectF, Qt
 
-from waifu_studio.core.projection import blend_weights, nearest_points
+from waifu_studio.core.explore.projection import blend_weights, nearest_points
 from waifu_studio.ui.widgets.latent_map import LatentMapPanel
 
 
@@ -217,8 +217,8 @@ def test_dots_are_drawn_in_their_cluster_colours(qtbot, make_panel, tiny_model_f
 
 
 def test_tsne_map_keeps_similar_points_together(qtbot, make_panel, tiny_model_factory):
-    from waifu_studio.core.neighbours import knn_preservation, trustworthiness
-    from waifu_studio.core.projection import pca_2d
+    from waifu_studio.core.explore.projection import pca_2d
+    from waifu_studio.core.explore.projection.neighbours import knn_preservation, trustworthiness
 
     model = tiny_model_factory("vae")
     panel = computed(qtbot, make_panel(model), timeout=120000, n=600, method="tsne")

@@ -11,7 +11,8 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
 from waifu_studio.core.data import load_image_file
-from waifu_studio.core.latent import interpolate, seeds_to_z
+from waifu_studio.core.explore.latent import interpolate
+from waifu_studio.core.models.seeds import seeds_to_z
 from waifu_studio.ui.widgets import morph as morph_module
 from waifu_studio.ui.widgets.face_tile import latent_mime_data
 from waifu_studio.ui.widgets.morph import MorphPanel

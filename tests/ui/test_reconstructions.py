@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from waifu_studio.core.data import builtin_faces
-from waifu_studio.core.metrics import psnr, recon_metrics
+from waifu_studio.core.quality.metrics import psnr, recon_metrics
 from waifu_studio.ui.widgets.reconstructions import ReconstructionsPanel
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QTableWidget
 
-from waifu_studio.core.checkpoint import load_checkpoint
+from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import CHECKPOINT_NAME, Trainer
 from waifu_studio.ui.widgets.training import TrainingPanel, ema_smooth, format_eta
 from waifu_studio.ui.workers import active_threads

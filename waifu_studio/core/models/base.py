@@ -14,8 +14,8 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import WaifuError
-from ..latent import seeds_to_z
 from .inference import FoldedDecoder, InferenceCache
+from .seeds import seeds_to_z
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:

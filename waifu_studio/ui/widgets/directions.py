@@ -60,7 +60,7 @@ def compute_axes(model, n_samples: int = N_PRIOR_SAMPLES, k: int = N_DIRECTIONS,
     same variance), so the axes are found where faces differ (pixels) and mapped to latent space by
     least squares, as GANSpace does with BigGAN's activations.
     """
-    from ...core.projection import principal_directions
+    from ...core.explore.projection import principal_directions
 
     codes = model.seeds_to_latents(range(n_samples))
     batches = []
@@ -399,7 +399,7 @@ class DirectionsPanel(QWidget):
 
     def export_png(self, path: str | Path) -> Task | None:
         """Save the preview and the sweep strip (one PNG each: ``path`` and ``*_sweep.png``)."""
-        from ...core.export import morph_strip, save_png
+        from ...core.io.export import morph_strip, save_png
 
         if self._shown is None:
             self.session.report_error("Nothing to save", "Load a model first: there is no face to save.")

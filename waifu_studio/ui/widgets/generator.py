@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.latent import MAX_SEED
+from ...core.models.seeds import MAX_SEED
 from ..session import Session
 from ..workers import LatestRenderer, Task, start_task
 from .face_grid import FaceGrid, latent_mime
@@ -253,7 +253,7 @@ class GeneratorPanel(QWidget):
 
     def export_png(self, path: str | Path) -> Task | None:
         """Write the shown grid (optionally with seed labels) as a PNG, in a worker thread."""
-        from ...core.export import save_grid
+        from ...core.io.export import save_grid
 
         if self._shown is None:
             self.session.report_error("Nothing to save", "Load a model first: there are no faces to save.")
@@ -269,7 +269,7 @@ class GeneratorPanel(QWidget):
             self.export_png(path)
 
     def _ask_save_face(self, seed: int, face: np.ndarray) -> None:
-        from ...core.export import save_png
+        from ...core.io.export import save_png
 
         path = ask_png_path(self, self.session.settings, "Save face as PNG", f"seed_{seed}.png")
         if path is not None:

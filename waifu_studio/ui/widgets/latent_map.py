@@ -20,16 +20,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.export import save_image
-from ...core.maps import MapSource, render_map_png
-from ...core.models import FaceModel
-from ...core.projection import (
+from ...core.explore.face_features import dominant_hue
+from ...core.explore.maps import MapSource, render_map_png
+from ...core.explore.projection import (
     ProjectionParams,
     blend_weights,
-    dominant_hue,
     kmeans_labels,
     nearest_points,
 )
+from ...core.io.export import save_image
+from ...core.models import FaceModel
 from ..images import qimage_to_array
 from ..session import Session
 from ..workers import LatestRenderer, Task, start_task

@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.maps import MapSource, build_map_source
+from ...core.explore.maps import MapSource, build_map_source
+from ...core.explore.projection import ProjectionParams, pca_2d
+from ...core.explore.projection.process import project_in_process
 from ...core.models import FaceModel
-from ...core.projection import ProjectionParams, pca_2d
-from ...core.projection_process import project_in_process
 from .face_tile import FaceLabel
 
 PREVIEW_PX = 256

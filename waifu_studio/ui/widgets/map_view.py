@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QWidget
 
-from ...core.projection import nearest_points
+from ...core.explore.projection import nearest_points
 from ..images import array_to_pixmap
 
 POINT_PX = 5

@@ -20,15 +20,15 @@ TRAINING_LABEL = "Training run (latest checkpoint)"
 
 
 def _load(path: Path):
-    from ...core.checkpoint import load_checkpoint
+    from ...core.io.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
 
 def _read_labels(paths: list[Path]) -> dict[str, str]:
     """'DCGAN 64px' per readable checkpoint: headers only, so this is quick."""
-    from ...core.checkpoint import read_info
     from ...core.errors import WaifuError
+    from ...core.io.checkpoint import read_info
 
     labels = {}
     for path in paths:

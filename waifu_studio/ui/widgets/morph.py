@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.data import load_image_file
-from ...core.export import morph_strip, save_gif, save_image
-from ...core.latent import interpolate, invert_image, morph_latents
+from ...core.explore.latent import interpolate, invert_image, morph_latents
+from ...core.io.export import morph_strip, save_gif, save_image
 from ...core.models import FaceModel
 from ..session import Session
 from ..workers import LatestRenderer, Task, start_task

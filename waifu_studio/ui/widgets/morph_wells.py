@@ -9,7 +9,7 @@ from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QDrag, QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from ...core.latent import MAX_SEED
+from ...core.models.seeds import MAX_SEED
 from .face_tile import LATENT_MIME, FaceLabel, latent_from_mime, latent_mime_data
 
 WELL_FACE_PX = 160

@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.data import builtin_faces, load_folder
-from ...core.export import make_grid, save_image
-from ...core.metrics import psnr, recon_metrics
+from ...core.io.export import make_grid, save_image
 from ...core.models import FaceModel
+from ...core.quality.metrics import psnr, recon_metrics
 from ..images import array_to_pixmap
 from ..session import Session
 from ..workers import Task, start_task

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QScrollArea, QV
 from ...core.config import RunConfig
 from ...core.data import FaceDataset
 from ...core.errors import WaifuError
-from ...core.export import make_grid
+from ...core.io.export import make_grid
 from ..session import Session
 from ..workers import Task, start_task
 from .training_controls import RunControls

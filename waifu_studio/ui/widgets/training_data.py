@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from ...core.config import DataConfig
 from ...core.data import FaceDataset, SkippedFile, load_dataset
 from ...core.errors import WaifuError
-from ...core.export import make_grid
+from ...core.io.export import make_grid
 from ..workers import Task, start_task
 from .training_view import GridView
 

@@ -7,7 +7,6 @@ timer and hands each update to the panel.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,11 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ...core.checkpoint import read_info
 from ...core.config import RunConfig
 from ...core.errors import WaifuError
-from ...core.export import save_gif
+from ...core.io.checkpoint import read_info
+from ...core.io.export import save_gif
+from ...core.io.files import read_new_jsonl_rows
 from ...core.training import CHECKPOINT_NAME, METRICS_NAME, SAMPLES_DIR, read_run_config
 from ..workers import Task, start_task
 
@@ -44,32 +44,6 @@ class RunFolderUpdate:
     restarted: bool = False  # metrics.jsonl shrank (the run was resumed): rows are a full re-read
 
 
-def _read_new_rows(path: Path, offset: int) -> tuple[list[dict[str, Any]], int, bool]:
-    """Complete JSON lines after ``offset``; a torn last line is left for the next poll."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return [], 0, offset > 0
-    restarted = size < offset
-    if restarted:
-        offset = 0
-    if size == offset:
-        return [], offset, restarted
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        chunk = fh.read(size - offset)
-    end = chunk.rfind(b"\n") + 1  # only whole lines
-    rows = []
-    for line in chunk[:end].splitlines():
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows, offset + end, restarted
-
-
 def poll_run_folder(run_dir: str | os.PathLike, state: RunFolderState) -> RunFolderUpdate:
     """New metric rows, the newest sample grid and a changed checkpoint of ``run_dir`` (no Qt)."""
     from PIL import Image
@@ -77,7 +51,7 @@ def poll_run_folder(run_dir: str | os.PathLike, state: RunFolderState) -> RunFol
     root = Path(run_dir)
     new = RunFolderState(state.metrics_offset, state.sample_name, state.checkpoint_mtime_ns)
     update = RunFolderUpdate(root, state=new)
-    update.rows, new.metrics_offset, update.restarted = _read_new_rows(root / METRICS_NAME, state.metrics_offset)
+    update.rows, new.metrics_offset, update.restarted = read_new_jsonl_rows(root / METRICS_NAME, state.metrics_offset)
     try:
         names = sorted(e.name for e in os.scandir(root / SAMPLES_DIR) if e.name.startswith("step_")
                        and e.name.endswith(".png"))

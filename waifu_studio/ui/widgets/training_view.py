@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core.errors import WaifuError
-from ...core.export import save_png
+from ...core.io.export import save_png
 from ..images import array_to_pixmap
 
 _NOT_LOSSES = {"step", "total_steps", "epoch", "epochs", "images_seen", "images_per_sec", "eta_s", "time_s"}

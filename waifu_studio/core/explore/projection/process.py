@@ -29,17 +29,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import WaifuError
+from ...errors import WaifuError
+from .layout import cached_layout, is_pca_map, project
+from .params import ProgressFn, ProjectionCancelled, ProjectionParams, raise_if_cancelled
 from .pca import check_codes
-from .projection import (
-    ProgressFn,
-    ProjectionCancelled,
-    ProjectionParams,
-    cached_layout,
-    is_pca_map,
-    project,
-    raise_if_cancelled,
-)
 
 _POLL_S = 0.05  # how often the waiting thread looks at ``cancel``
 _NICENESS = 10  # CPU priority of the child: background work

@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 
-from .lazy_import import BackgroundImport
+from ...lazy_import import BackgroundImport
 from .neighbours import exact_knn
-from .projection import ProjectionParams, raise_if_cancelled
+from .params import ProjectionParams, raise_if_cancelled
 
 # Brute-force neighbours cost N^2; above this many points umap's own approximate search wins.
 EXACT_KNN_MAX_POINTS = 50_000

@@ -24,12 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import IMAGE_EXTENSIONS, cache_dir, load_folder
-from .errors import WaifuError
-from .export import atomic_write
+from ..data import folder_key as scanned_folder_key
+from ..data import load_folder, scan_folder
+from ..errors import WaifuError
+from ..io.files import atomic_write, cache_dir, file_sha256
 
 if TYPE_CHECKING:
-    from .models.base import FaceModel
+    from ..models.base import FaceModel
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +118,9 @@ def inception_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=4)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    # size and mtime are part of the lru key so a replaced file is hashed again.
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def inception_hash() -> str:
     """sha256 of the Inception file: part of every FID cache key."""
-    path = inception_path()
-    st = path.stat()
-    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+    return file_sha256(inception_path())
 
 
 @functools.lru_cache(maxsize=8)
@@ -279,24 +268,16 @@ class ReferenceStats:
 
 
 def folder_key(folder: str | os.PathLike[str], resolution: int = 64) -> str:
-    """Dataset cache key of an image folder: sha256 of its sorted (relpath, size, mtime_ns) and the resolution.
+    """Dataset cache key of an image folder: the data loader's key of its scanned file list.
 
-    Computed from a directory listing alone, so a cache hit needs no image to be decoded. Like
-    ``load_folder`` it only looks at image extensions and ignores hidden files.
+    Computed from a directory listing alone (``data.scan_folder``, the same walk and rules as
+    ``load_folder``), so a cache hit needs no image to be decoded.
     """
     root = Path(folder).resolve()
     if not root.is_dir():
         raise WaifuError(f"folder not found: {root}")
-    entries = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if path.suffix.lower() in IMAGE_EXTENSIONS and not any(p.startswith(".") for p in rel.parts) and path.is_file():
-            st = path.stat()
-            entries.append(f"{rel.as_posix()}\t{st.st_size}\t{st.st_mtime_ns}")
-    digest = hashlib.sha256(f"resolution={resolution}\n".encode())
-    for line in sorted(entries):
-        digest.update(line.encode() + b"\n")
-    return digest.hexdigest()
+    files, _skipped, _ignored = scan_folder(str(root))
+    return scanned_folder_key(files, resolution)
 
 
 def reference_cache_path(key: str, precision: str = "fp32") -> Path:

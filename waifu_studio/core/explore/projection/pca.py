@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import WaifuError
+from ...errors import WaifuError
 
 
 def check_codes(codes: np.ndarray) -> np.ndarray:

@@ -14,13 +14,14 @@ import hashlib
 import random
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-if TYPE_CHECKING:
-    from .data import FaceDataset
+from ..errors import DataError
+from ..io.files import cache_path, load_cached_array, save_cached_array
+from .dataset import FaceDataset
 
 # Bump when the drawing changes so cached sets are redrawn.
 GENERATOR_VERSION = 1
@@ -266,24 +267,22 @@ def builtin_faces(
     cancel: threading.Event | None = None, use_cache: bool = True,
 ) -> FaceDataset:
     """The procedurally drawn demo set as a ``FaceDataset`` (paths 'builtin/000123'), cached on disk."""
-    from . import data  # data re-exports this function, so it is imported here, not at the top
-
     width = max(6, len(str(max(count - 1, 0))))
     paths = [f"builtin/{i:0{width}d}" for i in range(count)]
     key = hashlib.sha256(f"builtin|{GENERATOR_VERSION}|{count}|{resolution}|{seed}".encode()).hexdigest()
-    cache_path = data.cache_dir() / "datasets" / f"builtin-{key}"
-    images = data.load_cached_array(cache_path, (count, resolution, resolution, 3)) if use_cache else None
+    array_path = cache_path("datasets", f"builtin-{key}")
+    images = load_cached_array(array_path, (count, resolution, resolution, 3)) if use_cache else None
     from_cache = images is not None
     if images is None:
         images = np.empty((count, resolution, resolution, 3), np.uint8)
         for i in range(count):
             if cancel is not None and cancel.is_set():
-                raise data.DataError("loading cancelled")
+                raise DataError("loading cancelled")
             images[i] = draw_face(seed, i, resolution)
             if progress is not None and (i % 64 == 63 or i == count - 1):
                 progress(i + 1, count)
         if use_cache:
-            data.save_cached_array(cache_path, images)
+            save_cached_array(array_path, images)
     elif progress is not None:
         progress(count, count)
-    return data.FaceDataset(images, paths, [], "builtin", resolution, from_cache=from_cache)
+    return FaceDataset(images, paths, [], "builtin", resolution, from_cache=from_cache)

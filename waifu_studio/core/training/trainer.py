@@ -29,18 +29,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import RunConfig
+from ..devices import resolve_precision, select_device
+from ..errors import NonFiniteLossError, OutOfMemoryError, TrainingError, WaifuError
+from ..io.checkpoint import save_checkpoint
+from ..io.files import append_jsonl, atomic_write_bytes, remove_stale_temp_files
+from ..models import FaceModel, build_model, build_objective
 from . import distributed
-from .checkpoint import atomic_write_bytes, save_checkpoint
-from .config import RunConfig
-from .devices import resolve_precision, select_device
-from .errors import CheckpointError, NonFiniteLossError, OutOfMemoryError, TrainingError, WaifuError
-from .models import FaceModel, build_model, build_objective
-
-CHECKPOINT_NAME = "checkpoint.safetensors"
-STATE_NAME = "train_state.pt"
-CONFIG_NAME = "config.json"
-METRICS_NAME = "metrics.jsonl"
-SAMPLES_DIR = "samples"
+from .run_folder import (
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    METRICS_NAME,
+    SAMPLES_DIR,
+    STATE_NAME,
+    read_metrics,
+    read_run_config,
+)
 
 
 @dataclass(frozen=True)
@@ -82,35 +86,6 @@ class TrainResult:
     steps: int
     stopped: bool  # True when stopped by the user before the planned end
     elapsed_seconds: float
-
-
-def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """All logged steps of a run. A torn last line (a killed writer) is skipped, not an error."""
-    path = Path(run_dir) / METRICS_NAME
-    rows: list[dict[str, Any]] = []
-    if not path.exists():
-        return rows
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
-
-
-def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
-    path = Path(run_dir) / CONFIG_NAME
-    try:
-        return RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (FileNotFoundError, NotADirectoryError):
-        raise TrainingError(f"{run_dir} is not a run folder (no {CONFIG_NAME})") from None
-    except OSError as err:
-        raise TrainingError(f"cannot read {path}: {err.strerror or err}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise TrainingError(f"{path} is damaged: {err}") from None
 
 
 class Trainer:
@@ -166,7 +141,7 @@ class Trainer:
         Skipped: the WGAN-GP critic (its gradient penalty needs a double backward, which compiled
         graphs do not support) and a GAN's averaged generator (it only samples, rarely).
         """
-        from .models.blocks import ConvDecoder, ConvEncoder
+        from ..models.blocks import ConvDecoder, ConvEncoder
 
         skip = set()
         critic = self.objective.trained_modules.get("critic")
@@ -208,7 +183,7 @@ class Trainer:
         config_text = json.dumps(self.config.to_dict(), indent=2).encode()
         try:
             atomic_write_bytes(self.run_dir / CONFIG_NAME, config_text)
-        except CheckpointError as err:
+        except WaifuError as err:
             raise TrainingError(str(err)) from None
         (self.run_dir / METRICS_NAME).unlink(missing_ok=True)
 
@@ -252,15 +227,12 @@ class Trainer:
         if (stored.train.epochs, stored.train.max_steps) == (tc.epochs, tc.max_steps):
             return
         updated = RunConfig(stored.model, stored.train.replace(epochs=tc.epochs, max_steps=tc.max_steps), stored.data)
-        with contextlib.suppress(CheckpointError):  # a read-only folder fails later, at the first save
+        with contextlib.suppress(WaifuError):  # a read-only folder fails later, at the first save
             atomic_write_bytes(self.run_dir / CONFIG_NAME, json.dumps(updated.to_dict(), indent=2).encode())
 
     def _remove_stale_temp_files(self) -> None:
         """Delete the temp files of atomic writes that a killed process left half-written."""
-        for name in (CHECKPOINT_NAME, STATE_NAME, METRICS_NAME, CONFIG_NAME):
-            for stale in self.run_dir.glob(f".{name}.*.tmp"):
-                with contextlib.suppress(OSError):
-                    stale.unlink()
+        remove_stale_temp_files(self.run_dir, (CHECKPOINT_NAME, STATE_NAME, METRICS_NAME, CONFIG_NAME))
 
     def _truncate_metrics(self) -> None:
         """Drop logged rows past the resumed step (written after the last checkpoint) and torn lines."""
@@ -300,7 +272,7 @@ class Trainer:
                 # The checkpoint first: if the state write then fails, resume still has the older pair.
                 save_checkpoint(self.model, path, training=summary)
                 atomic_write_bytes(self.run_dir / STATE_NAME, buffer.getvalue())
-            except CheckpointError as err:
+            except WaifuError as err:
                 raise TrainingError(f"could not save the checkpoint: {err}") from None
             if self.hooks.on_checkpoint:
                 self.hooks.on_checkpoint(path, self.step)
@@ -338,7 +310,7 @@ class Trainer:
         return self.model.sample(self.config.train.sample_count, seed=0)
 
     def _emit_sample(self) -> None:
-        from .export import save_grid
+        from ..io.export import save_grid
 
         self._last_sample_step = self.step
         if not distributed.is_main_process():
@@ -358,9 +330,7 @@ class Trainer:
     def _write_metrics(self, metrics: StepMetrics) -> None:
         if not distributed.is_main_process():
             return
-        # One write() per line keeps a killed process from interleaving partial rows.
-        with open(self.run_dir / METRICS_NAME, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(metrics.to_json()) + "\n")
+        append_jsonl(self.run_dir / METRICS_NAME, metrics.to_json())
 
     def _flush_log(self, speed: float, t_start: float) -> None:
         sums = distributed.mean_over_ranks(self._sums, self.device)  # all ranks agree, so a NaN stops all

@@ -24,7 +24,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from .errors import TrainingError, WaifuError
+from ..errors import TrainingError, WaifuError
 
 DEBUG_ENV = "WAIFU_STUDIO_DDP_DEBUG"
 T = TypeVar("T")

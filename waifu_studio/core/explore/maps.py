@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WaifuError
-from .models import FaceModel
+from ..errors import WaifuError
+from ..models import FaceModel
 
 
 class MapCancelled(WaifuError):
@@ -42,7 +42,7 @@ class MapSource:
 def _model_key(model: FaceModel) -> str:
     info = getattr(model, "checkpoint_info", None)
     if info is not None and Path(info.path).exists():
-        from .checkpoint import file_digest
+        from ..io.files import file_digest
 
         return file_digest(info.path)
     # An unsaved model: hash its weights (cheap for our sizes).
@@ -87,7 +87,7 @@ def build_map_source(model: FaceModel, data: str | os.PathLike | np.ndarray, *, 
         digest = hashlib.sha256(faces.tobytes()).hexdigest()[:16]
         description = f"{len(faces)} faces"
     else:
-        from .data import load_folder
+        from ..data import load_folder
 
         dataset = load_folder(data, model.resolution)
         faces, labels = dataset.images, list(dataset.paths)
@@ -109,7 +109,7 @@ def render_map_png(xy: np.ndarray, faces: np.ndarray, path: str | os.PathLike, *
     """The classic t-SNE image map: faces drawn at their map positions (on a grid, no overlap)."""
     from PIL import Image
 
-    from .export import save_png
+    from ..io.export import save_png
 
     canvas = Image.new("RGB", (size, size), (250, 250, 250))
     if len(xy):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import WaifuError
+from ...errors import WaifuError
 
 
 def exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,10 +14,10 @@ import threading
 
 import numpy as np
 
-from .lazy_import import BackgroundImport
+from ...lazy_import import BackgroundImport
 from .neighbours import exact_knn
+from .params import ProgressFn, ProjectionCancelled, ProjectionParams, raise_if_cancelled
 from .pca import normalise_layout, pca_reduce
-from .projection import ProgressFn, ProjectionCancelled, ProjectionParams, raise_if_cancelled
 
 EARLY_ITERATIONS = 125
 CALLBACK_EVERY = 25

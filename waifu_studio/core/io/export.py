@@ -7,19 +7,17 @@ plain images; no Qt. Files are written atomically (temp file in the same folder,
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
 import pathlib
-import secrets
-from collections.abc import Callable, Sequence
-from typing import BinaryIO
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import WaifuError
+from ..errors import WaifuError
+from .files import atomic_write
 
 PathLike = str | os.PathLike
 
@@ -31,45 +29,6 @@ _FORMATS: dict[str, tuple[str, dict]] = {
     # Lossless: faces are small and sharp pixels matter more than a few kilobytes.
     ".webp": ("WEBP", {"lossless": True}),
 }
-
-
-# ----------------------------------------------------------------------------- atomic writes
-
-
-def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> pathlib.Path:
-    """Call ``write(file)`` on a temp file next to ``path``, then move it into place.
-
-    The temp file lives in the target folder so ``os.replace`` is an atomic rename on the same
-    file system; it is removed if anything fails. Raises ``WaifuError`` with a message a person
-    can act on when the folder is missing or not writable.
-    """
-    path = pathlib.Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        reason = "folder does not exist" if not folder.exists() else "parent is not a folder"
-        raise WaifuError(f"cannot write {path}: {reason}")
-    # open(..., "xb") rather than mkstemp: mkstemp makes 0600 files, and after the rename the
-    # image would be private; "xb" gives the usual umask permissions and never reuses a name.
-    temp_name = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        file = open(temp_name, "xb")  # closed by the with block below
-    except PermissionError as err:
-        raise WaifuError(f"cannot write {path}: folder is not writable") from err
-    except OSError as err:
-        raise WaifuError(f"cannot write {path}: {err.strerror or err}") from err
-    try:
-        with file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, path)
-    except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        if isinstance(err, OSError):
-            raise WaifuError(f"cannot write {path}: {err.strerror or err}") from err
-        raise
-    return path
 
 
 # ----------------------------------------------------------------------------- checks

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import WaifuError
-from .pca import pca_reduce
+from ..errors import WaifuError
+from .projection.pca import pca_reduce
 
 
 def _rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,11 +7,9 @@ atomic (temp file, fsync, rename), so a crash mid-write leaves the previous file
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +17,11 @@ from typing import Any
 
 import torch
 
-from .. import __version__
-from .config import FAMILIES, ModelConfig
-from .errors import CheckpointError, ConfigError
-from .models import FaceModel, build_model
+from ... import __version__
+from ..config import FAMILIES, ModelConfig
+from ..errors import CheckpointError, ConfigError
+from ..models import FaceModel, build_model
+from .files import FileWriteError, atomic_write_bytes
 
 FORMAT_NAME = "waifu-studio-checkpoint"
 FORMAT_VERSION = 1
@@ -49,39 +48,6 @@ class CheckpointInfo:
         return f"{self.family} {c.resolution}px, latent {c.latent_dim} ({self.path.name})"
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CheckpointError(f"cannot write {path}: folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise CheckpointError(f"cannot write {path}: {err.strerror or err}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise CheckpointError(f"cannot write {path}: {err.strerror or err}") from None
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return path
-
-
 def save_checkpoint(model: FaceModel, path: str | os.PathLike, *, dtype: torch.dtype = torch.float32,
                     training: dict[str, Any] | None = None) -> Path:
     """Save ``model`` for inference. ``dtype=torch.float16`` halves the file (bundled models)."""
@@ -102,7 +68,10 @@ def save_checkpoint(model: FaceModel, path: str | os.PathLike, *, dtype: torch.d
         "project_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    return atomic_write_bytes(path, save(tensors, metadata=metadata))
+    try:
+        return atomic_write_bytes(path, save(tensors, metadata=metadata))
+    except FileWriteError as err:
+        raise CheckpointError(str(err)) from None
 
 
 def _read_header(path: Path) -> tuple[dict[str, Any], int]:
@@ -226,12 +195,3 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     model.eval()
     model.checkpoint_info = info  # type: ignore[attr-defined]
     return model
-
-
-def file_digest(path: str | os.PathLike, length: int = 16) -> str:
-    """Short content hash of a file, for cache keys (map layouts, FID statistics)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:length]

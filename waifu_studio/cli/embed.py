@@ -1,0 +1,50 @@
+"""``waifu-studio embed``: a 2-D map of latent codes (PCA, t-SNE, UMAP)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import (
+    load_model,
+    out_file,
+    positive_int,
+    progress_bar,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("embed", help="2-D map of latent codes (PCA, t-SNE, UMAP)")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", required=True, help="folder of faces (ae/vae), or 'prior' for model samples")
+    e.add_argument("--method", choices=("pca", "tsne", "umap"), required=True)
+    e.add_argument("--out", required=True, help="FILE.npz with xy, latents and labels")
+    e.add_argument("--png", help="also draw the map with faces as FILE.png")
+    e.add_argument("--n", type=positive_int, default=5000, help="prior: number of samples (seeds 0..n-1)")
+    e.add_argument("--perplexity", type=float, default=30.0)
+    e.add_argument("--neighbors", type=positive_int, default=15)
+    e.add_argument("--min-dist", type=float, default=0.1)
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..core.explore.maps import build_map_source, render_map_png
+    from ..core.explore.projection import ProjectionParams, project
+
+    out = out_file(args.out, (".npz",))
+    png = out_file(args.png, (".png",)) if args.png else None
+    model = load_model(args.checkpoint, args.device)
+    source = build_map_source(model, args.data, n=args.n)
+    params = ProjectionParams(method=args.method, perplexity=args.perplexity, n_neighbors=args.neighbors,
+                              min_dist=args.min_dist)
+    bar = progress_bar(100, f"{args.method} of {len(source.latents)} points", "%")
+    xy = project(source.features, params, cache_key=source.cache_key,
+                 progress=lambda f, layout: (setattr(bar, "n", int(100 * f)), bar.refresh()))
+    bar.close()
+    np.savez_compressed(out, xy=xy, latents=source.latents, labels=np.array(source.labels), method=args.method)
+    if png is not None:
+        render_map_png(xy, source.faces, png)
+    print(f"wrote {out} ({len(xy)} points, {args.method})" + (f" and {png}" if png else ""))
+    return 0

@@ -1,0 +1,62 @@
+"""``waifu-studio eval``: reconstruction error, FID and KID."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..core.config import SPLITS
+from .common import (
+    CliError,
+    load_model,
+    positive_int,
+    progress_bar,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser("eval", help="quality figures: reconstruction MSE/PSNR, FID/KID")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--data", required=True, help="folder of real faces")
+    ev.add_argument("--split", choices=SPLITS, default="all", help="faces to reconstruct (default all)")
+    ev.add_argument("--fid", action="store_true", help="FID/KID of --fid-n generated faces against all of --data")
+    ev.add_argument("--fid-n", type=positive_int, default=5000, help="generated faces for FID (seeds 0..n-1)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--device", default="auto")
+    ev.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.data import load_folder
+    from ..core.quality.metrics import fid_kid, generate_for_fid, recon_metrics, reference_stats
+
+    if not Path(args.data).is_dir():
+        raise CliError(f"data folder not found: {args.data}")
+    model = load_model(args.checkpoint, args.device)
+    result: dict[str, Any] = {"checkpoint": str(args.checkpoint), "family": model.family}
+    if model.has_encoder:
+        faces = load_folder(args.data, model.resolution, split=args.split)
+        result.update(recon_metrics(model, faces.images))
+        result["split"] = args.split
+    if args.fid:
+        ref_bar = progress_bar(0, "reference features", "img")
+        def on_reference(done: int, total: int) -> None:
+            ref_bar.total, ref_bar.n = total, done
+            ref_bar.refresh()
+
+        ref = reference_stats(args.data, key=None, device=args.device, progress=on_reference)
+        ref_bar.close()
+        generated = generate_for_fid(model, args.fid_n)
+        bar = progress_bar(len(generated), "FID features", "img")
+        result.update(fid_kid(generated, ref, device=args.device,
+                              progress=lambda d, t: (setattr(bar, "n", d), bar.refresh())))
+        bar.close()
+        result["fid_n"] = args.fid_n
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0

@@ -1,0 +1,1 @@
+"""Exploring what a model learned: latents and morphs (``latent``), maps (``maps``, ``projection``)."""

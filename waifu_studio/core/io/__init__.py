@@ -1,0 +1,1 @@
+"""Files in and out: checkpoints (``checkpoint``), images (``export``), atomic writes, hashes and caches (``files``)."""

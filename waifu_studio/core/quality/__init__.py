@@ -1,0 +1,1 @@
+"""How good a model is: reconstruction error, FID and KID (``metrics``)."""
