@@ -9,10 +9,10 @@ import sys
 
 from .. import __version__
 from ..core.errors import WaifuError
-from . import embed, evaluate, generate, morph, train
+from . import embed, evaluate, generate, morph, reproduce, train
 from .common import EXIT_USAGE, CliError, Parser
 
-COMMAND_MODULES = (train, generate, morph, embed, evaluate)
+COMMAND_MODULES = (train, generate, morph, embed, evaluate, reproduce)
 
 
 def build_parser() -> Parser:

@@ -27,12 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.io.export import save_grid
+    from ..core.explore.reproduce import image_recipe, layout_part, model_ref, seeds_part, write_recipe_file
+    from ..core.io.export import grid_shape
 
     out = out_file(args.out, (".png",))
     model = load_model(args.checkpoint, args.device)
-    faces = model.sample(args.n, seed=args.seed, truncation=args.truncation)
-    labels = [str(args.seed + i) for i in range(args.n)] if args.labels else None
-    save_grid(faces, out, args.ncols, labels=labels, scale=args.scale)
+    seeds = range(args.seed, args.seed + args.n)
+    labels = [str(s) for s in seeds] if args.labels else None
+    layout = layout_part(grid_shape(args.n, args.ncols)[1], scale=args.scale, labels=labels)
+    recipe = image_recipe([model_ref(model, args.checkpoint)], seeds_part(seeds, args.truncation), layout)
+    write_recipe_file(recipe, [model], out)
     print(f"wrote {out} ({args.n} face{'s' if args.n != 1 else ''}, seeds {args.seed}..{args.seed + args.n - 1})")
     return 0

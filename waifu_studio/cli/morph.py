@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import (
     CliError,
@@ -27,20 +28,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(run=run)
 
 
+def _endpoint(model, text: str) -> dict:  # noqa: ANN001 - a FaceModel
+    """A seed stays a seed in the recipe; an image file becomes its latent (encoded or inverted)."""
+    from ..core.explore.reproduce import endpoint_part
+
+    if text.strip().isdigit():
+        return endpoint_part(seed=int(text))
+    return endpoint_part(latent=parse_endpoint(model, text), label=Path(text).name)
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..core.explore.latent import morph_latents
-    from ..core.io.export import morph_strip, save_gif, save_image
+    import numpy as np
+
+    from ..core.explore.reproduce import gif_recipe, image_recipe, layout_part, model_ref, morph_part, write_recipe_file
 
     out = out_file(args.out, (".png", ".gif"))
     if args.steps < 2:
         raise CliError("--steps must be at least 2")
     model = load_model(args.checkpoint, args.device)
-    a, b = parse_endpoint(model, args.source), parse_endpoint(model, args.target)
-    latents = morph_latents(a, b, args.steps, spherical=args.slerp, center=model.latent_mean)
-    frames = model.decode(latents)
+    faces = morph_part(_endpoint(model, args.source), _endpoint(model, args.target),
+                       np.linspace(0.0, 1.0, args.steps), spherical=args.slerp)
+    refs = [model_ref(model, args.checkpoint)]
     if out.suffix.lower() == ".gif":
-        save_gif(frames, out, duration_ms=args.duration, scale=args.scale)
+        recipe = gif_recipe(refs, faces, duration_ms=args.duration, scale=args.scale)
     else:
-        save_image(morph_strip(frames, scale=args.scale), out)
+        recipe = image_recipe(refs, faces, layout_part(args.steps, scale=args.scale))
+    write_recipe_file(recipe, [model], out)
     print(f"wrote {out} ({args.steps} frames, {'slerp' if args.slerp else 'lerp'})")
     return 0

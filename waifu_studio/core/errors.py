@@ -32,3 +32,7 @@ class OutOfMemoryError(TrainingError):
 
 class ConfigError(WaifuError):
     """A configuration value is invalid (unknown family, bad resolution, ...)."""
+
+
+class RecipeError(WaifuError):
+    """A file carries no usable recipe, or the checkpoint its recipe names cannot be found."""

@@ -3,6 +3,7 @@
 Everything takes uint8 RGB arrays (N, H, W, 3) as produced by the models and returns or writes
 plain images; no Qt. Files are written atomically (temp file in the same folder, fsync,
 ``os.replace``) so a crash or a full disk never leaves a half-written image under the real name.
+PNG and GIF writers take an optional ``recipe`` (see ``recipe.py``) that the file then carries.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import WaifuError
 from .files import atomic_write
+from .recipe import Recipe, gif_comment, png_text_chunk
 
 PathLike = str | os.PathLike
 
@@ -190,18 +192,24 @@ def morph_strip(frames: np.ndarray, *, padding: int = 2, scale: int = 1,
 # ----------------------------------------------------------------------------- files
 
 
-def save_png(image: np.ndarray, path: PathLike) -> pathlib.Path:
-    """Write one (H, W, 3) uint8 image as a lossless PNG, atomically."""
+def save_png(image: np.ndarray, path: PathLike, *, recipe: Recipe | None = None) -> pathlib.Path:
+    """Write one (H, W, 3) uint8 image as a lossless PNG, atomically, with ``recipe`` in a text chunk."""
     pil = Image.fromarray(_as_rgb_image(image))
-    return atomic_write(path, lambda f: pil.save(f, format="PNG", compress_level=6))
+    options: dict = {"compress_level": 6}
+    if recipe is not None:
+        options["pnginfo"] = png_text_chunk(recipe)
+    return atomic_write(path, lambda f: pil.save(f, format="PNG", **options))
 
 
-def save_image(image: np.ndarray, path: PathLike) -> pathlib.Path:
-    """Write one image; the format follows the extension (.png, .jpg/.jpeg, .webp)."""
+def save_image(image: np.ndarray, path: PathLike, *, recipe: Recipe | None = None) -> pathlib.Path:
+    """Write one image; the format follows the extension (.png, .jpg/.jpeg, .webp).
+
+    Only PNG files carry ``recipe``; JPEG and WebP files are written without it.
+    """
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
     if suffix == ".png":
-        return save_png(image, path)
+        return save_png(image, path, recipe=recipe)
     if suffix not in _FORMATS:
         known = ", ".join(sorted(_FORMATS))
         raise WaifuError(f"cannot write {path}: unknown image type {suffix or '(none)'}; use one of {known}")
@@ -211,9 +219,9 @@ def save_image(image: np.ndarray, path: PathLike) -> pathlib.Path:
 
 
 def save_grid(images: np.ndarray, path: PathLike, ncols: int | None = None, *, padding: int = 2,
-              labels: Sequence[str] | None = None, scale: int = 1) -> pathlib.Path:
+              labels: Sequence[str] | None = None, scale: int = 1, recipe: Recipe | None = None) -> pathlib.Path:
     """``make_grid`` then ``save_image`` (format from the extension)."""
-    return save_image(make_grid(images, ncols, padding=padding, labels=labels, scale=scale), path)
+    return save_image(make_grid(images, ncols, padding=padding, labels=labels, scale=scale), path, recipe=recipe)
 
 
 def gif_frame_order(count: int, pingpong: bool = True) -> list[int]:
@@ -243,13 +251,13 @@ def _quantise(frame: np.ndarray, scale: int) -> Image.Image:
 
 
 def save_gif(frames: np.ndarray, path: PathLike, *, duration_ms: int = 80, pingpong: bool = True,
-             loop: int | None = 0, scale: int = 1) -> pathlib.Path:
+             loop: int | None = 0, scale: int = 1, recipe: Recipe | None = None) -> pathlib.Path:
     """Write ``frames`` (K, H, W, 3) uint8 as an animated GIF, atomically.
 
     ``pingpong`` plays 0..K-1 then K-2..1 (2K-2 frames) for a seamless back-and-forth loop.
     ``loop=0`` repeats forever, ``None`` plays once. Each frame gets its own adaptive 256-colour
     palette (see ``_quantise``). Pillow merges consecutive identical frames, so a morph that
-    does not move at all has fewer frames in the file.
+    does not move at all has fewer frames in the file. ``recipe`` goes in a comment extension.
     """
     frames = _as_rgb_batch(frames, "frames")
     scale = _check_scale(scale)
@@ -261,4 +269,6 @@ def save_gif(frames: np.ndarray, path: PathLike, *, duration_ms: int = 80, pingp
                      "disposal": 1, "optimize": False}
     if loop is not None:
         options["loop"] = int(loop)
+    if recipe is not None:
+        options["comment"] = gif_comment(recipe)
     return atomic_write(path, lambda f: sequence[0].save(f, format="GIF", **options))

@@ -47,10 +47,12 @@ class FaceModel(nn.Module):
         self.config = config
         self.generator: nn.Module
         self._inference = InferenceCache()  # a plain object, not a submodule: never trained or saved
+        self._file_inference = InferenceCache()  # the fp32 copy files are decoded with (decode_exact)
 
     def train(self, mode: bool = True) -> FaceModel:
-        if mode:
-            self._inference.clear()  # training changes the weights; the folded copy would go stale
+        if mode:  # training changes the weights; the folded copies would go stale
+            self._inference.clear()
+            self._file_inference.clear()
         return super().train(mode)
 
     # ----------------------------------------------------------------- facts
@@ -110,9 +112,21 @@ class FaceModel(nn.Module):
             return None
         return self._inference.get(self.generator, self.decode_precision)
 
-    @torch.no_grad()
     def decode(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Latents (N, D) or (D,) -> uint8 images (N, H, W, 3)."""
+        """Latents (N, D) or (D,) -> uint8 images (N, H, W, 3), in ``decode_precision`` (the display's)."""
+        return self._decode_with(self._inference, self.decode_precision, z, batch_size)
+
+    def decode_exact(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Latents -> uint8 images as every written file gets them: fp32, whatever ``decode_precision`` says.
+
+        The display may decode in bf16 for speed (a few uint8 levels off fp32 on a few pixels);
+        files are decoded here so that the app and the CLI write identical bytes on every machine.
+        The fp32 copy is kept apart from the display's, so alternating the two rebuilds neither.
+        """
+        return self._decode_with(self._file_inference, "fp32", z, batch_size)
+
+    @torch.no_grad()
+    def _decode_with(self, cache: InferenceCache, precision: str, z: np.ndarray, batch_size: int) -> np.ndarray:
         z = np.asarray(z, np.float32)
         if z.ndim == 1:
             z = z[None]
@@ -120,9 +134,9 @@ class FaceModel(nn.Module):
             raise WaifuError(f"latents must have shape (N, {self.latent_dim}), got {z.shape}")
         if not len(z):
             return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
-        folded = self.folded_decoder()
+        folded = None if self.training or self.generator.training else cache.get(self.generator, precision)
         if folded is not None:
-            return self._inference.decode(folded, z, batch_size)
+            return cache.decode(folded, z, batch_size)
         was_training = self.training
         self.eval()
         try:
