@@ -232,7 +232,9 @@ def test_exports_png_strip_and_pingpong_gif(qtbot, make_panel, tiny_model_factor
     panel = make_panel(tiny_model_factory("dcgan"))
     with qtbot.waitSignal(panel.strip_rendered, timeout=10000):
         panel.frames_box.setValue(5)
-    png = panel.export_png(tmp_path / "strip.png")
+    png = tmp_path / "strip.png"
+    task = panel.export_png(png)
+    qtbot.waitUntil(lambda: not task.is_running(), timeout=10000)
     with Image.open(png) as im:
         assert im.width > 5 * im.height // 2  # one row of five frames
     with qtbot.waitSignal(panel.gif_saved, timeout=10000):

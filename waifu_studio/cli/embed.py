@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     np.savez_compressed(out, xy=xy, latents=source.latents, labels=np.array(source.labels), method=args.method)
     if png is not None:
-        render_map_png(xy, source.faces, png)
+        from ..core.explore.reproduce import map_recipe
+
+        render_map_png(xy, source.faces, png, recipe=map_recipe(model, params, source.description, len(xy)))
     print(f"wrote {out} ({len(xy)} points, {args.method})" + (f" and {png}" if png else ""))
     return 0

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = range(args.seed, args.seed + args.n)
     labels = [str(s) for s in seeds] if args.labels else None
     layout = layout_part(grid_shape(args.n, args.ncols)[1], scale=args.scale, labels=labels)
-    recipe = image_recipe([model_ref(model, args.checkpoint)], seeds_part(seeds, args.truncation), layout)
+    recipe = image_recipe([model_ref(model)], seeds_part(seeds, args.truncation), layout)
     write_recipe_file(recipe, [model], out)
     print(f"wrote {out} ({args.n} face{'s' if args.n != 1 else ''}, seeds {args.seed}..{args.seed + args.n - 1})")
     return 0

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, args.device)
     faces = morph_part(_endpoint(model, args.source), _endpoint(model, args.target),
                        np.linspace(0.0, 1.0, args.steps), spherical=args.slerp)
-    refs = [model_ref(model, args.checkpoint)]
+    refs = [model_ref(model)]
     if out.suffix.lower() == ".gif":
         recipe = gif_recipe(refs, faces, duration_ms=args.duration, scale=args.scale)
     else:

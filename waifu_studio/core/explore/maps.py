@@ -105,7 +105,7 @@ def build_map_source(model: FaceModel, data: str | os.PathLike | np.ndarray, *, 
 
 
 def render_map_png(xy: np.ndarray, faces: np.ndarray, path: str | os.PathLike, *, size: int = 2048,
-                   thumb: int = 32, max_faces: int = 4000) -> Path:
+                   thumb: int = 32, max_faces: int = 4000, recipe: dict | None = None) -> Path:
     """The classic t-SNE image map: faces drawn at their map positions (on a grid, no overlap)."""
     from PIL import Image
 
@@ -127,4 +127,4 @@ def render_map_png(xy: np.ndarray, faces: np.ndarray, path: str | os.PathLike, *
             taken.add(cell)
             tile = Image.fromarray(faces[i]).resize((thumb, thumb), Image.Resampling.BOX)
             canvas.paste(tile, (cell[0] * thumb, (cells - 1 - cell[1]) * thumb))
-    return save_png(np.asarray(canvas), path)
+    return save_png(np.asarray(canvas), path, recipe=recipe)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import RecipeError
 from ..io.export import make_grid, save_gif, save_png
-from ..io.recipe import Recipe, checkpoint_ref, decode_array, encode_array, make_recipe
+from ..io.recipe import Recipe, decode_array, encode_array, make_recipe
 from ..models import FaceModel
 from .latent import lerp, slerp
 
@@ -62,15 +62,25 @@ def layout_part(ncols: int, *, padding: int = 2, scale: int = 1, labels: Sequenc
             "labels": None if labels is None else [str(x) for x in labels]}
 
 
-def model_ref(model: FaceModel, path: str | os.PathLike | None = None) -> dict[str, str]:
-    """The recipe's name for ``model``: its checkpoint file (``path`` or the one it was loaded from)."""
-    if path is None:
-        info = getattr(model, "checkpoint_info", None)
-        path = getattr(info, "path", None)
-    if path is None or not Path(path).is_file():
-        raise RecipeError("this model has no checkpoint file, so a file made with it could not be reproduced; "
-                          "save the model first")
-    return checkpoint_ref(path)
+def model_ref(model: FaceModel) -> dict[str, str]:
+    """The recipe's name for ``model``: the file name and SHA-256 of the checkpoint it was loaded from.
+
+    A model never saved to a file gets an empty SHA-256: its files still record every setting,
+    but ``reproduce`` says plainly that it cannot find such a model.
+    """
+    info = getattr(model, "checkpoint_info", None)
+    sha256 = getattr(model, "checkpoint_sha256", None)
+    if info is None or not sha256:
+        return {"name": f"unsaved {model.family} model", "sha256": ""}
+    return {"name": Path(info.path).name, "sha256": sha256}
+
+
+def endpoint_for(model: FaceModel, latent: np.ndarray, seed: int | None, label: str = "") -> dict[str, Any]:
+    """A morph end as a seed when ``latent`` is exactly that seed's latent (no truncation), else the latent."""
+    latent = np.asarray(latent, np.float32).reshape(-1)
+    if seed is not None and np.array_equal(model.seeds_to_latents([int(seed)])[0], latent):
+        return endpoint_part(seed=seed)
+    return endpoint_part(latent=latent, label=label)
 
 
 def image_recipe(checkpoints: list[dict[str, str]], faces: dict[str, Any], layout: dict[str, Any],
@@ -86,6 +96,19 @@ def gif_recipe(checkpoints: list[dict[str, str]], faces: dict[str, Any], *, dura
     return make_recipe(kind="gif", checkpoints=checkpoints, faces=faces, frames=frames, layout=layout,
                        gif={"duration_ms": int(duration_ms), "pingpong": bool(pingpong), "scale": int(scale)},
                        **extra)
+
+
+def map_recipe(model: FaceModel, params: Any, source: str, points: int) -> Recipe:
+    """The record of a map export: model, projection method and parameters, what was mapped.
+
+    Maps are kept for the record, not re-rendered: t-SNE and UMAP layouts depend on the
+    machine's thread count and libraries, so ``reproduce`` points to ``waifu-studio embed``.
+    """
+    import dataclasses
+
+    values = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
+    return make_recipe(kind="map", checkpoints=[model_ref(model)],
+                       map={"method": values.get("method"), "params": values, "source": source, "points": int(points)})
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -137,6 +160,10 @@ def render_recipe(recipe: Recipe, models: Sequence[FaceModel]) -> np.ndarray:
         if recipe.get("frames") == "checkpoints":
             return np.stack([_tile(f, recipe["layout"]) for f in faces])
         return np.concatenate(faces)
+    if kind == "map":
+        spec = recipe.get("map", {})
+        raise RecipeError(f"this is a latent map ({spec.get('method')} of {spec.get('source')}); maps record how they "
+                          "were made but are not re-rendered: run 'waifu-studio embed' with those settings")
     raise RecipeError(f"unknown recipe kind {kind!r}")
 
 
@@ -183,6 +210,8 @@ def locate_checkpoints(recipe: Recipe, extra: Sequence[str | os.PathLike] = ()) 
             raise RecipeError(f"checkpoint not found: {given}")
     paths = []
     for ref in refs:
+        if not ref.get("sha256"):
+            raise RecipeError(f"this file was made with an {ref['name']}, which cannot be found again")
         found = find_checkpoint(ref["sha256"], extra)
         if found is None:
             raise RecipeError(f"cannot find checkpoint {ref['name']} with SHA-256 {ref['sha256']}; "

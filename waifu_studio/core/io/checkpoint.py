@@ -21,7 +21,7 @@ from ... import __version__
 from ..config import FAMILIES, ModelConfig
 from ..errors import CheckpointError, ConfigError
 from ..models import FaceModel, build_model
-from .files import FileWriteError, atomic_write_bytes
+from .files import FileWriteError, atomic_write_bytes, file_sha256
 
 FORMAT_NAME = "waifu-studio-checkpoint"
 FORMAT_VERSION = 1
@@ -156,12 +156,18 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                     dtype: torch.dtype = torch.float32) -> FaceModel:
     """Build the model a checkpoint describes and load its weights; refuse anything suspicious.
 
-    The returned model is in eval mode and carries ``model.checkpoint_info``.
+    The returned model is in eval mode and carries ``model.checkpoint_info`` and
+    ``model.checkpoint_sha256`` (the content it was loaded from, hashed before it was read: a file
+    replaced later, such as a training run's checkpoint, does not change what the model says it is).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     info = read_info(path)
+    try:
+        sha256 = file_sha256(info.path)
+    except OSError as err:
+        raise CheckpointError(f"cannot read {info.path}: {err.strerror or err}") from None
     try:
         tensors = load_file(str(info.path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
@@ -194,4 +200,5 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         model.to(dtype=dtype)
     model.eval()
     model.checkpoint_info = info  # type: ignore[attr-defined]
+    model.checkpoint_sha256 = sha256  # type: ignore[attr-defined]
     return model

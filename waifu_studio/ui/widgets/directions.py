@@ -21,10 +21,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.explore.reproduce import (
+    endpoint_part,
+    image_recipe,
+    latents_part,
+    layout_part,
+    model_ref,
+    write_recipe_file,
+)
 from ..session import Session
 from ..workers import LatestRenderer, Task, start_task
 from .face_grid import FaceGrid, latent_mime
 from .generator import ask_png_path
+from .recipe_actions import copy_command
 
 N_DIRECTIONS = 10
 N_PRIOR_SAMPLES = 384  # faces decoded to find the directions (a few seconds on a CPU)
@@ -125,8 +134,10 @@ class DirectionsPanel(QWidget):
         self.set_a_button = QPushButton("Set as morph A")
         self.set_b_button = QPushButton("Set as morph B")
         self.save_button = QPushButton("Save PNG...")
+        self.command_button = QPushButton("Copy as command")
+        self.command_button.setToolTip("Copy the waifu-studio command line that writes the edited face")
         buttons = QHBoxLayout()
-        for button in (self.reset_button, self.set_a_button, self.set_b_button, self.save_button):
+        for button in (self.reset_button, self.set_a_button, self.set_b_button, self.save_button, self.command_button):
             buttons.addWidget(button)
 
         left = QVBoxLayout()
@@ -201,6 +212,7 @@ class DirectionsPanel(QWidget):
         self.set_a_button.clicked.connect(lambda: self.set_endpoint("A"))
         self.set_b_button.clicked.connect(lambda: self.set_endpoint("B"))
         self.save_button.clicked.connect(self._ask_save)
+        self.command_button.clicked.connect(self.copy_command)
         session.model_changed.connect(self._on_model_changed)
         session.current_latent_changed.connect(self._on_current_latent)
         self._on_model_changed(session.model)
@@ -397,25 +409,52 @@ class DirectionsPanel(QWidget):
         if self._shown is not None:
             self.preview.start_drag(latent_mime(self._shown.latent, "edited face", self._shown.face), 0)
 
+    def edit_offsets(self) -> list[dict]:
+        """Every moved slider as {"axis": "PC 2" | "dimension 5", "std": offset in standard deviations}."""
+        moved = [(f"PC {i + 1}", slider.value()) for i, slider in enumerate(self.pc_sliders)]
+        moved.append((f"dimension {self.dim_box.value()}", self.dim_slider.value()))
+        return [{"axis": axis, "std": value / SLIDER_STEPS} for axis, value in moved if value]
+
+    def face_recipes(self) -> tuple[dict, dict | None] | None:
+        """Recipes of the edited face (alone, no padding) and of its sweep strip (None when empty)."""
+        shown, model = self._shown, self.session.model
+        if shown is None or model is None or self._base is None:
+            return None
+        edit = {"base": endpoint_part(latent=self._base, label="base face"), "offsets": self.edit_offsets()}
+        ref = [model_ref(model)]
+        face = image_recipe(ref, latents_part(shown.latent), layout_part(1, padding=0), edit=edit)
+        if not len(shown.sweep):
+            return face, None
+        sweep_latents, title = self._sweep_latents(shown.latent)
+        strip = image_recipe(ref, latents_part(sweep_latents),
+                             layout_part(len(sweep_latents), labels=[f"{v:+.0f}" for v in SWEEP]),
+                             edit={**edit, "sweep": title})
+        return face, strip
+
     def export_png(self, path: str | Path) -> Task | None:
         """Save the preview and the sweep strip (one PNG each: ``path`` and ``*_sweep.png``)."""
-        from ...core.io.export import morph_strip, save_png
-
-        if self._shown is None:
+        recipes, model = self.face_recipes(), self.session.model
+        if recipes is None:
             self.session.report_error("Nothing to save", "Load a model first: there is no face to save.")
             return None
         path = Path(path)
-        face, sweep = self._shown.face, self._shown.sweep
+        face, strip = recipes
 
         def save() -> Path:
-            save_png(face, path)
-            if len(sweep):
-                strip = morph_strip(sweep, labels=[f"{v:+.0f}" for v in SWEEP])
-                save_png(strip, path.with_name(path.stem + "_sweep.png"))
+            write_recipe_file(face, [model], path)
+            if strip is not None:
+                write_recipe_file(strip, [model], path.with_name(path.stem + "_sweep.png"))
             return path
 
         return start_task(save, on_result=lambda p: self.session.status_message.emit(f"Saved {p}"),
                           on_error=lambda msg: self.session.report_error("Cannot save image", msg))
+
+    def copy_command(self) -> str | None:
+        """Put the CLI command that writes the edited face on the clipboard."""
+        recipes = self.face_recipes()
+        if recipes is None:
+            return None
+        return copy_command(self.session, recipes[0], [self.session.model_path], "edited_face.png")
 
     def _ask_save(self) -> None:
         path = ask_png_path(self, self.session.settings, "Save edited face as PNG", "edited_face.png")

@@ -23,10 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.errors import WaifuError
+from ...core.explore.reproduce import image_recipe, layout_part, model_ref, seeds_part
 from ...core.models.seeds import MAX_SEED
 from ..session import Session
-from ..workers import LatestRenderer, Task, start_task
+from ..workers import LatestRenderer, Task
 from .face_grid import FaceGrid, latent_mime
+from .recipe_actions import copy_command, save_recipe
 
 GRID_SIZES = tuple(range(1, 9))  # 1x1 .. 8x8
 
@@ -101,6 +104,8 @@ class GeneratorPanel(QWidget):
         self.labels_check = QCheckBox("Seed labels")
         self.labels_check.setToolTip("Print each face's seed under it in saved grids")
         self.save_button = QPushButton("Save grid...")
+        self.command_button = QPushButton("Copy as command")
+        self.command_button.setToolTip("Copy the waifu-studio command line that writes this grid")
 
         controls = QHBoxLayout()
         controls.setSpacing(8)
@@ -117,6 +122,7 @@ class GeneratorPanel(QWidget):
         controls.addStretch(1)
         controls.addWidget(self.labels_check)
         controls.addWidget(self.save_button)
+        controls.addWidget(self.command_button)
 
         self.grid = FaceGrid()
         self.hint = QLabel("Click a face: morph A  \u00b7  Shift-click: morph B  \u00b7  "
@@ -132,6 +138,7 @@ class GeneratorPanel(QWidget):
         self.truncation_slider.valueChanged.connect(self._on_truncation_changed)
         self.randomize_button.clicked.connect(self.randomize)
         self.save_button.clicked.connect(self._ask_save_grid)
+        self.command_button.clicked.connect(self.copy_grid_command)
         self.grid.clicked.connect(self._on_clicked)
         self.grid.context_requested.connect(self._show_menu)
         self.grid.drag_requested.connect(self._start_drag)
@@ -225,7 +232,8 @@ class GeneratorPanel(QWidget):
         menu.addAction("Set as morph B", lambda: self.set_endpoint("B", index))
         menu.addSeparator()
         menu.addAction(f"Copy seed ({seed})", lambda: QApplication.clipboard().setText(str(seed)))
-        menu.addAction("Save face as PNG...", lambda: self._ask_save_face(seed, face))
+        menu.addAction("Save face as PNG...", lambda: self._ask_save_face(index, seed))
+        menu.addAction("Copy as command", lambda: self.copy_face_command(index))
         menu.addAction("Edit in Directions", lambda: self.edit_in_directions(index))
         menu.popup(global_pos)
 
@@ -242,25 +250,55 @@ class GeneratorPanel(QWidget):
             self.grid.start_drag(latent_mime(latent, f"seed {seed}", face), index)
 
     # ----------------------------------------------------------------- export
-    def _save_async(self, fn, *args, path: Path, **kwargs) -> Task:
-        def done(_result) -> None:
-            self.session.status_message.emit(f"Saved {path}")
+    def grid_recipe(self) -> dict | None:
+        """The recipe of the shown grid (seeds, truncation, layout, labels if ticked), or None."""
+        if self._shown is None:
+            return None
+        seeds = self._shown.seeds
+        labels = [str(s) for s in seeds] if self.labels_check.isChecked() else None
+        return image_recipe([model_ref(self._shown.model)], seeds_part(seeds, self._shown.truncation),
+                            layout_part(self.grid_side_of(len(seeds)), labels=labels))
 
-        task = start_task(fn, *args, path, on_result=done,
-                          on_error=lambda msg: self.session.report_error("Cannot save image", msg), **kwargs)
-        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
-        return task
+    def face_recipe(self, index: int) -> dict | None:
+        """The recipe of one face of the grid, saved on its own (no padding)."""
+        item = self._face(index)
+        if item is None:
+            return None
+        return image_recipe([model_ref(self._shown.model)], seeds_part([item[0]], self._shown.truncation),
+                            layout_part(1, padding=0))
 
     def export_png(self, path: str | Path) -> Task | None:
         """Write the shown grid (optionally with seed labels) as a PNG, in a worker thread."""
-        from ...core.io.export import save_grid
-
-        if self._shown is None:
-            self.session.report_error("Nothing to save", "Load a model first: there are no faces to save.")
+        recipe = self._recipe_or_report(self.grid_recipe)
+        if recipe is None:
             return None
-        faces, seeds = self.current_faces(), self._shown.seeds
-        labels = [str(s) for s in seeds] if self.labels_check.isChecked() else None
-        return self._save_async(save_grid, faces, path=Path(path), ncols=self.grid_side_of(len(seeds)), labels=labels)
+        return self._track(save_recipe(self, self.session, recipe, [self._shown.model], path))
+
+    def copy_grid_command(self) -> str | None:
+        recipe = self._recipe_or_report(self.grid_recipe)
+        if recipe is None:
+            return None
+        return copy_command(self.session, recipe, [self.session.model_path], f"seeds_{self._shown.seeds[0]}.png")
+
+    def copy_face_command(self, index: int) -> str | None:
+        recipe = self._recipe_or_report(lambda: self.face_recipe(index))
+        if recipe is None:
+            return None
+        return copy_command(self.session, recipe, [self.session.model_path], f"seed_{recipe['faces']['seeds'][0]}.png")
+
+    def _recipe_or_report(self, build) -> dict | None:
+        try:
+            recipe = build()
+        except WaifuError as err:
+            self.session.report_error("Cannot describe these faces", str(err))
+            return None
+        if recipe is None:
+            self.session.report_error("Nothing to save", "Load a model first: there are no faces to save.")
+        return recipe
+
+    def _track(self, task: Task) -> Task:
+        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
+        return task
 
     def _ask_save_grid(self) -> None:
         name = f"seeds_{self.seed_box.value()}.png"
@@ -268,12 +306,16 @@ class GeneratorPanel(QWidget):
         if path is not None:
             self.export_png(path)
 
-    def _ask_save_face(self, seed: int, face: np.ndarray) -> None:
-        from ...core.io.export import save_png
+    def save_face(self, index: int, path: str | Path) -> Task | None:
+        recipe = self._recipe_or_report(lambda: self.face_recipe(index))
+        if recipe is None:
+            return None
+        return self._track(save_recipe(self, self.session, recipe, [self._shown.model], path))
 
+    def _ask_save_face(self, index: int, seed: int) -> None:
         path = ask_png_path(self, self.session.settings, "Save face as PNG", f"seed_{seed}.png")
         if path is not None:
-            self._save_async(save_png, face, path=path)
+            self.save_face(index, path)
 
     def shutdown(self) -> None:
         """Stop the render thread and wait for pending saves (closeEvent)."""

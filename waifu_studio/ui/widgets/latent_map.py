@@ -28,6 +28,7 @@ from ...core.explore.projection import (
     kmeans_labels,
     nearest_points,
 )
+from ...core.explore.reproduce import map_recipe
 from ...core.io.export import save_image
 from ...core.models import FaceModel
 from ..images import qimage_to_array
@@ -180,13 +181,22 @@ class LatentMapPanel(QWidget):
 
     def export_png(self, path: str | os.PathLike) -> Path:
         """What the map shows (the plot as on screen) as a PNG."""
-        return save_image(qimage_to_array(self.view.grab().toImage()), path)
+        return save_image(qimage_to_array(self.view.grab().toImage()), path, recipe=self._map_recipe())
+
+    def _map_recipe(self) -> dict | None:
+        """How the shown map was made (model, method and parameters, what was mapped), for its files."""
+        if self.source is None or self._model is None:
+            return None
+        params = ProjectionParams(method=METHODS[self.method_box.currentText()], perplexity=self.perplexity_box.value(),
+                                  n_neighbors=self.neighbors_box.value(), min_dist=self.min_dist_box.value())
+        return map_recipe(self._model, params, self.source.description, len(self.source.latents))
 
     def export_face_map(self, path: str | os.PathLike) -> Task | None:
         """The classic image map (faces on a grid at their positions), written in a worker."""
         if self.source is None:
             return None
         task = start_task(render_map_png, self.layout().copy(), self.source.faces, os.fspath(path),
+                          recipe=self._map_recipe(),
                           on_error=lambda m: self.session.report_error("Export map", m))
         self._tasks.append(task)
         return task

@@ -28,17 +28,19 @@ from PySide6.QtWidgets import (
 
 from ...core.data import load_image_file
 from ...core.explore.latent import interpolate, invert_image, morph_latents
-from ...core.io.export import morph_strip, save_gif, save_image
+from ...core.explore.reproduce import endpoint_for, gif_recipe, image_recipe, layout_part, model_ref, morph_part
 from ...core.models import FaceModel
 from ..session import Session
 from ..workers import LatestRenderer, Task, start_task
 from .face_tile import FaceLabel
 from .morph_strip import StripView
 from .morph_wells import EndpointWell
+from .recipe_actions import copy_command, save_recipe
 
 PREVIEW_PX = 320
 SLIDER_MAX = 1000
 INVERT_STEPS = 300
+GIF_FRAME_MS = 90
 
 
 def _encode_file(model: FaceModel, path: str, stop: threading.Event | None = None, progress: Callable | None = None,
@@ -144,12 +146,16 @@ class MorphPanel(QWidget):
         self.png_button.clicked.connect(self._ask_png)
         self.gif_button = QPushButton("Export GIF...")
         self.gif_button.clicked.connect(self._ask_gif)
+        self.command_button = QPushButton("Copy as command")
+        self.command_button.setToolTip("Copy the waifu-studio command line that writes this strip")
+        self.command_button.clicked.connect(lambda: self.copy_command())
         controls = QHBoxLayout()
         for w in (self.frames_box, self.slerp_box, swap):
             controls.addWidget(w)
         controls.addStretch(1)
         controls.addWidget(self.png_button)
         controls.addWidget(self.gif_button)
+        controls.addWidget(self.command_button)
 
         # The slider sits in a row whose margins line its ends up with the strip's end frames.
         self._slider_row = QHBoxLayout()
@@ -246,19 +252,39 @@ class MorphPanel(QWidget):
         self.session.set_endpoint("A", b.latent, b.face, b.label, b.seed)
         self.session.set_endpoint("B", a.latent, a.face, a.label, a.seed)
 
-    def export_png(self, path: str | os.PathLike) -> Path:
-        """The strip as one PNG, frames upscaled to at least 128 px."""
-        frames = self.strip_faces()
-        scale = max(1, 128 // max(1, frames.shape[1])) if len(frames) else 1
-        return save_image(morph_strip(frames, scale=scale), path)
+    def strip_recipe(self, gif: bool = False) -> dict | None:
+        """The recipe of the strip (PNG) or of its ping-pong animation (GIF), frames at least 128 px."""
+        a, b, model = self.session.endpoint_a, self.session.endpoint_b, self._model
+        if a is None or b is None or model is None:
+            return None
+        frames = self.frames_box.value()
+        scale = max(1, 128 // model.resolution)
+        ends = [endpoint_for(model, end.latent, end.seed, end.label) for end in (a, b)]
+        faces = morph_part(*ends, np.linspace(0.0, 1.0, frames), spherical=self.slerp_box.isChecked())
+        if gif:
+            return gif_recipe([model_ref(model)], faces, duration_ms=GIF_FRAME_MS, scale=scale)
+        return image_recipe([model_ref(model)], faces, layout_part(frames, scale=scale))
 
-    def export_gif(self, path: str | os.PathLike) -> Task:
+    def export_png(self, path: str | os.PathLike) -> Task | None:
+        """The strip as one PNG, rendered from its recipe in a worker."""
+        return self._save(self.strip_recipe(), path)
+
+    def export_gif(self, path: str | os.PathLike) -> Task | None:
         """Write the strip as a ping-pong GIF (2K-2 frames) in a worker; emits ``gif_saved``."""
-        frames = self.strip_faces().copy()
-        scale = max(1, 128 // max(1, frames.shape[1])) if len(frames) else 1
-        task = start_task(save_gif, frames, os.fspath(path), pingpong=True, duration_ms=90, scale=scale,
-                          on_result=lambda p: self.gif_saved.emit(str(p)),
-                          on_error=lambda m: self.session.report_error("Export GIF", m))
+        return self._save(self.strip_recipe(gif=True), path, on_saved=lambda p: self.gif_saved.emit(str(p)))
+
+    def copy_command(self, gif: bool = False) -> str | None:
+        """Put the CLI command that writes this strip (or GIF) on the clipboard."""
+        recipe = self.strip_recipe(gif)
+        if recipe is None:
+            return None
+        return copy_command(self.session, recipe, [self.session.model_path], "morph.gif" if gif else "morph.png")
+
+    def _save(self, recipe: dict | None, path: str | os.PathLike, on_saved: Callable | None = None) -> Task | None:
+        if recipe is None:
+            self.session.report_error("Nothing to save", "Choose endpoints A and B first.")
+            return None
+        task = save_recipe(self, self.session, recipe, [self._model], path, on_saved)
         self._other_tasks = [t for t in self._other_tasks if t.is_running()] + [task]
         return task
 
@@ -396,12 +422,7 @@ class MorphPanel(QWidget):
     def _ask_png(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export morph strip", "morph.png", "PNG images (*.png)")
         if path:
-            try:
-                self.export_png(path)
-            except Exception as err:  # noqa: BLE001 - any failure is shown to the user
-                self.session.report_error("Export PNG", str(err))
-            else:
-                self.session.status_message.emit(f"Saved {path}")
+            self.export_png(path)
 
     def _ask_gif(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export morph GIF", "morph.gif", "GIF animations (*.gif)")
