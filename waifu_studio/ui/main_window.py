@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from . import workers
+from .recipe_drop import RecipeDrop
 from .session import Session
 from .widgets.directions import DirectionsPanel
 from .widgets.generator import GeneratorPanel, ask_png_path
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.generator.edit_requested.connect(lambda: self.show_tab("Directions"))
 
         self._build_menus()
+        self.recipe_drop = RecipeDrop(self)  # drop a file the app wrote: back to what made it
         self.statusBar().showMessage("Ready")
         self.session.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.session.error_raised.connect(self.show_error)

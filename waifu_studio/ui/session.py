@@ -12,15 +12,11 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
 
+from ..core.io.known_checkpoints import bundled_checkpoint_dir
 from ..core.models import FaceModel
 
 BUNDLED_NAMES = ("dcgan", "wgan-gp", "ae", "vae")
 MAX_RECENT = 10
-
-
-def bundled_checkpoint_dir() -> Path:
-    """``checkpoints/`` next to the package (source checkout or installed data)."""
-    return Path(__file__).resolve().parents[2] / "checkpoints"
 
 
 def bundled_checkpoints() -> list[Path]:

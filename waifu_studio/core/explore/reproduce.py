@@ -187,12 +187,14 @@ def write_recipe_file(recipe: Recipe, models: Sequence[FaceModel], path: str | o
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def locate_checkpoints(recipe: Recipe, extra: Sequence[str | os.PathLike] = ()) -> list[Path]:
+def locate_checkpoints(recipe: Recipe, given: Sequence[str | os.PathLike] = (),
+                       search: Sequence[str | os.PathLike] = ()) -> list[Path]:
     """The checkpoint file of each of the recipe's checkpoints, matched by SHA-256.
 
-    Looks in ``extra`` (files or folders), the bundled folder and the index of known checkpoints.
-    A file given in ``extra`` that is none of the recipe's checkpoints is refused with a message
-    naming the SHA-256 expected.
+    Looks in ``given`` (files or folders the user named), ``search`` (other places, such as
+    the app's recent files), the bundled folder and the index of known checkpoints. A file in
+    ``given`` that is none of the recipe's checkpoints is refused with a message naming the
+    SHA-256 expected.
     """
     from ..io.files import file_sha256
     from ..io.known_checkpoints import find_checkpoint
@@ -201,18 +203,18 @@ def locate_checkpoints(recipe: Recipe, extra: Sequence[str | os.PathLike] = ()) 
     if not refs:
         raise RecipeError("the recipe names no checkpoint")
     wanted = {ref["sha256"] for ref in refs}
-    for given in (Path(e) for e in extra):
-        if given.is_file() and file_sha256(given) not in wanted:
+    for path in (Path(p) for p in given):
+        if path.is_file() and file_sha256(path) not in wanted:
             expected = ", ".join(f"{ref['name']} (SHA-256 {ref['sha256']})" for ref in refs)
-            raise RecipeError(f"{given.name} is not the checkpoint this file was made with (its SHA-256 is "
-                              f"{file_sha256(given)}); expected {expected}")
-        if not given.exists():
-            raise RecipeError(f"checkpoint not found: {given}")
+            raise RecipeError(f"{path.name} is not the checkpoint this file was made with (its SHA-256 is "
+                              f"{file_sha256(path)}); expected {expected}")
+        if not path.exists():
+            raise RecipeError(f"checkpoint not found: {path}")
     paths = []
     for ref in refs:
         if not ref.get("sha256"):
             raise RecipeError(f"this file was made with an {ref['name']}, which cannot be found again")
-        found = find_checkpoint(ref["sha256"], extra)
+        found = find_checkpoint(ref["sha256"], [*given, *search])
         if found is None:
             raise RecipeError(f"cannot find checkpoint {ref['name']} with SHA-256 {ref['sha256']}; "
                               "pass it (or its run folder) with --checkpoint")
