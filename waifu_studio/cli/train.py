@@ -65,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--checkpoint-every", type=nonneg_int, help="steps between checkpoints (besides epoch ends)")
     g.add_argument("--epoch-checkpoint-minutes", type=float,
                    help="skip epoch-end checkpoints younger than this (default 0: every epoch)")
+    g.add_argument("--snapshot-fraction", type=float,
+                   help="timeline: fp16 snapshot every this share of the planned steps (default 0.05; 0: off)")
+    g.add_argument("--snapshot-minutes", type=float, help="timeline: and at least every this many minutes (default 10)")
+    g.add_argument("--max-snapshots", type=int, help="timeline: keep at most this many, thinned evenly (default 40)")
     t.set_defaults(run=run)
 
 
@@ -100,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
             kl_cycle_steps=args.kl_cycle, real_label=args.real_label, fake_label=args.fake_label,
             n_critic=args.n_critic, gp_weight=args.gp_weight, ema_decay=args.ema, precision=args.precision,
             d_norm=args.d_norm, augment=args.augment, betas=tuple(args.betas) if args.betas else None,
-            epoch_checkpoint_minutes=args.epoch_checkpoint_minutes,
+            epoch_checkpoint_minutes=args.epoch_checkpoint_minutes, snapshot_fraction=args.snapshot_fraction,
+            snapshot_minutes=args.snapshot_minutes, max_snapshots=args.max_snapshots,
             channels_last=False if args.no_channels_last else None, hflip=False if args.no_hflip else None,
             compile=True if args.compile else None, seed=args.seed, sample_every=args.sample_every,
             log_every=args.log_every, checkpoint_every=args.checkpoint_every, device=args.device)

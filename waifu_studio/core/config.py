@@ -174,6 +174,10 @@ class TrainConfig:
     # epoch-end checkpoints are skipped when the last one is younger than this (fast GPUs finish
     # an epoch every few seconds, and each save costs a batch-norm recalibration and a write)
     epoch_checkpoint_minutes: float = 0.0
+    # timeline snapshots (fp16 weights in snapshots/): every this share of the planned steps (0: off)
+    snapshot_fraction: float = 0.05
+    snapshot_minutes: float = 10.0  # ... and at least this often in wall time (0: no time rule)
+    max_snapshots: int = 40  # the oldest are thinned out evenly beyond this many
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -204,6 +208,10 @@ class TrainConfig:
             raise ConfigError("checkpoint intervals must be positive")
         if self.n_critic < 1:
             raise ConfigError("n_critic must be at least 1")
+        if not 0.0 <= self.snapshot_fraction <= 1.0 or self.snapshot_minutes < 0:
+            raise ConfigError("snapshot fraction must be in [0, 1] and snapshot minutes must not be negative")
+        if self.max_snapshots < 2:
+            raise ConfigError("max snapshots must be at least 2 (the first and the newest)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError("ema decay must be in [0, 1)")
         if self.precision not in PRECISIONS:

@@ -45,6 +45,7 @@ from .run_folder import (
     read_metrics,
     read_run_config,
 )
+from .snapshots import SnapshotKeeper
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class Trainer:
             self._load_state()
         else:
             distributed.on_main(self._start_run_dir)
+        self.snapshots = SnapshotKeeper(self.run_dir, tc, self.total_steps)
         if self.world_size > 1:
             self._setup_distributed()
 
@@ -280,6 +282,20 @@ class Trainer:
         distributed.on_main(write)  # rank 0 writes; a failure there stops every rank
         return path
 
+    def _snapshot(self, prepare: bool = True) -> None:
+        """A timeline snapshot of this step: every rank prepares the model alike, rank 0 writes it."""
+        if prepare:
+            self.objective.before_save(self.data)
+        self.snapshots.mark(self.step)
+
+        def write() -> None:
+            try:
+                self.snapshots.save(self.model, self.step, {"steps": self.step, "total_steps": self.total_steps})
+            except WaifuError as err:  # a missed snapshot never stops training
+                self._log(f"could not save a timeline snapshot: {err}")
+
+        distributed.on_main(write)
+
     @property
     def global_batch(self) -> int:
         """Faces per step over all ranks."""
@@ -363,6 +379,8 @@ class Trainer:
         if self.step == 0:
             self._emit_sample()
             self.model.train()
+            if self.snapshots.due(0):
+                self._snapshot()
         last_save = time.perf_counter()
         speed, window_t, window_steps = 0.0, time.perf_counter(), 0
         stopped = False
@@ -410,6 +428,8 @@ class Trainer:
                 if (epoch_end or due) and self.step < self.total_steps:  # the last step saves below
                     self.save()
                     last_save = time.perf_counter()
+                if self.step < self.total_steps and distributed.any_rank(self.snapshots.due(self.step), self.device):
+                    self._snapshot()
         except torch.OutOfMemoryError:
             raise OutOfMemoryError(f"the {self.device.type} ran out of memory at batch size {self.batch_size}; "
                                    "try a smaller batch size. The last checkpoint is intact.") from None
@@ -423,6 +443,8 @@ class Trainer:
         if self._last_sample_step != self.step or resampled:
             self._emit_sample()
         path = self.save(final=finished)
+        if self.snapshots.enabled and self.snapshots.last_step != self.step:
+            self._snapshot(prepare=False)  # the save above prepared the model: the snapshot equals the checkpoint
         if self.world_size > 1 and distributed.debug_enabled():
             digest = distributed.parameter_digest([self.model, *self.objective.trained_modules.values()])
             (self.run_dir / f"ddp_rank{self.rank}.sha256").write_text(digest + "\n")
