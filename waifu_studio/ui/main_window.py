@@ -25,6 +25,7 @@ from .widgets.latent_map import LatentMapPanel
 from .widgets.model_selector import ModelSelector
 from .widgets.morph import MorphPanel
 from .widgets.reconstructions import ReconstructionsPanel
+from .widgets.timeline import TimelinePanel
 from .widgets.training import TrainingPanel
 
 TRAIN_STOP_TIMEOUT_S = 60.0
@@ -39,6 +40,7 @@ def _make_panels(session: Session) -> list[tuple[str, QWidget]]:
         ("Directions", DirectionsPanel(session)),
         ("Reconstructions", ReconstructionsPanel(session)),
         ("Train", TrainingPanel(session)),
+        ("Timeline", TimelinePanel(session)),
     ]
 
 
