@@ -73,11 +73,9 @@ def progress_bar(total: int, desc: str, unit: str = "it", disable: bool = False)
 
 def load_model(path: str, device: str = "cpu") -> Any:
     from ..core.devices import select_device
-    from ..core.io.checkpoint import load_checkpoint
-    from ..core.io.known_checkpoints import remember_checkpoint
+    from ..core.io.known_checkpoints import open_checkpoint
 
-    model = load_checkpoint(path, device=select_device(device))
-    remember_checkpoint(path)  # so files made with it can find it again (reproduce, drops on the app)
+    model = open_checkpoint(path, device=select_device(device))
     # Files (grids, strips, eval figures) are decoded in fp32 (decode_exact, core/explore/reproduce.py)
     # by the CLI and the app alike: identical pixels on every machine. The app's display decodes in
     # bf16 where the CPU has it natively; everything the CLI decodes is in fp32.

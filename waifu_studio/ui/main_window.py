@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from . import workers
 from .recipe_drop import RecipeDrop
 from .session import Session
+from .widgets.compare import ComparePanel
 from .widgets.directions import DirectionsPanel
 from .widgets.generator import GeneratorPanel, ask_png_path
 from .widgets.latent_map import LatentMapPanel
@@ -41,6 +42,7 @@ def _make_panels(session: Session) -> list[tuple[str, QWidget]]:
         ("Reconstructions", ReconstructionsPanel(session)),
         ("Train", TrainingPanel(session)),
         ("Timeline", TimelinePanel(session)),
+        ("Compare", ComparePanel(session)),
     ]
 
 

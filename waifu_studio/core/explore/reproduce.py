@@ -36,8 +36,29 @@ METHODS = ("lerp", "slerp")
 # ----------------------------------------------------------------------------- building
 
 
-def seeds_part(seeds: Sequence[int], truncation: float = 1.0) -> dict[str, Any]:
-    return {"seeds": [int(s) for s in seeds], "truncation": float(truncation)}
+def seeds_part(seeds: Sequence[int], truncation: float = 1.0, noise_offset: tuple[int, float] | None = None,
+               ) -> dict[str, Any]:
+    """Faces of ``seeds``; ``noise_offset`` (dimension, value) moves every seed's noise the same way
+    before the model maps it to its latent space (the same edit for any two models)."""
+    part: dict[str, Any] = {"seeds": [int(s) for s in seeds], "truncation": float(truncation)}
+    if noise_offset is not None and noise_offset[1] != 0:
+        part["noise_offset"] = {"dim": int(noise_offset[0]), "value": float(noise_offset[1])}
+    return part
+
+
+def seed_latents(model: FaceModel, seeds: Sequence[int], truncation: float = 1.0,
+                 noise_offset: tuple[int, float] | None = None) -> np.ndarray:
+    """``model.seeds_to_latents`` with an optional ``noise_offset`` (dimension, value) on the noise."""
+    if noise_offset is None or noise_offset[1] == 0:
+        return model.seeds_to_latents(seeds, truncation)
+    from ..models.seeds import seeds_to_z
+
+    dim, value = int(noise_offset[0]), float(noise_offset[1])
+    if not 0 <= dim < model.latent_dim:
+        raise RecipeError(f"dimension {dim} does not exist in a latent space of {model.latent_dim}")
+    noise = seeds_to_z(list(seeds), model.latent_dim) * np.float32(truncation)
+    noise[:, dim] += np.float32(value)
+    return model.latent_from_noise(noise)
 
 
 def latents_part(latents: np.ndarray) -> dict[str, Any]:
@@ -125,7 +146,9 @@ def _endpoint_latent(model: FaceModel, end: dict[str, Any]) -> np.ndarray:
 def recipe_latents(model: FaceModel, faces: dict[str, Any]) -> np.ndarray:
     """The latents (N, D) a recipe's ``faces`` part means for ``model``: exactly what the file decodes."""
     if "seeds" in faces:
-        latents = model.seeds_to_latents([int(s) for s in faces["seeds"]], float(faces.get("truncation", 1.0)))
+        offset = faces.get("noise_offset")
+        latents = seed_latents(model, [int(s) for s in faces["seeds"]], float(faces.get("truncation", 1.0)),
+                               None if offset is None else (offset["dim"], offset["value"]))
     elif "latents" in faces:
         latents = decode_array(faces["latents"])
     elif "morph" in faces:

@@ -73,6 +73,15 @@ def remember_checkpoint(path: str | os.PathLike) -> str | None:
     return sha
 
 
+def open_checkpoint(path: str | os.PathLike, device: object = "cpu") -> object:
+    """``load_checkpoint`` and remember the file: how the app and the CLI open every checkpoint."""
+    from .checkpoint import load_checkpoint
+
+    model = load_checkpoint(path, device=device)
+    remember_checkpoint(path)  # files made with it can find it again (reproduce, drops on the app)
+    return model
+
+
 def _files_in(candidate: Path) -> Iterator[Path]:
     """A checkpoint file as it is; a folder's checkpoints (a run folder: also its snapshots)."""
     if candidate.is_file():

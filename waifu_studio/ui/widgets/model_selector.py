@@ -20,12 +20,9 @@ TRAINING_LABEL = "Training run (latest checkpoint)"
 
 
 def _load(path: Path):
-    from ...core.io.checkpoint import load_checkpoint
-    from ...core.io.known_checkpoints import remember_checkpoint
+    from ...core.io.known_checkpoints import open_checkpoint
 
-    model = load_checkpoint(path)
-    remember_checkpoint(path)  # files made with it can find it again (reproduce, drops)
-    return model
+    return open_checkpoint(path)
 
 
 def _read_labels(paths: list[Path]) -> dict[str, str]:
