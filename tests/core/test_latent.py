@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from waifu_studio.core.errors import WaifuError
-from waifu_studio.core.explore.latent import interpolate, invert_image, lerp, morph_latents, nearest_faces, slerp
+from waifu_studio.core.explore.latent import interpolate, invert_image, lerp, morph_latents, slerp
 
 
 def test_slerp_and_lerp_endpoints_equal_the_two_faces(tiny_model_factory):
@@ -75,12 +73,3 @@ def test_inversion_can_be_cancelled(tiny_model_factory):
 
     z = invert_image(model, model.sample(1, 0)[0], steps=100, progress=progress, cancel=cancel)
     assert z.shape == (model.latent_dim,) and len(steps) == 3
-
-
-def test_nearest_faces_finds_the_copy():
-    rng = np.random.default_rng(0)
-    faces = rng.integers(0, 256, size=(50, 8, 8, 3), dtype=np.uint8)
-    idx, dist = nearest_faces(faces[17], faces, k=3)
-    assert idx[0] == 17 and dist[0] == 0.0 and len(idx) == 3
-    with pytest.raises(WaifuError):
-        nearest_faces(faces[0][:4], faces)

@@ -11,6 +11,7 @@ from ..core.config import SPLITS
 from .common import (
     CliError,
     load_model,
+    out_file,
     positive_int,
     progress_bar,
 )
@@ -23,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split", choices=SPLITS, default="all", help="faces to reconstruct (default all)")
     ev.add_argument("--fid", action="store_true", help="FID/KID of --fid-n generated faces against all of --data")
     ev.add_argument("--fid-n", type=positive_int, default=5000, help="generated faces for FID (seeds 0..n-1)")
+    ev.add_argument("--precision-recall", action="store_true",
+                    help="memorisation and coverage: precision/recall of --pr-n generated faces against --data's "
+                         "training split, share of generated faces closer to a training face than held-out faces are")
+    ev.add_argument("--pr-n", type=positive_int, default=2000, help="generated (and sampled real) faces for it")
+    ev.add_argument("--pr-k", type=positive_int, default=3, help="k of the k-NN manifolds (default 3)")
+    ev.add_argument("--clouds-out", help="also write both clouds' 2-D map as FILE.npz (xy, generated)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--device", default="auto")
     ev.set_defaults(run=run)
@@ -54,9 +61,31 @@ def run(args: argparse.Namespace) -> int:
                               progress=lambda d, t: (setattr(bar, "n", d), bar.refresh())))
         bar.close()
         result["fid_n"] = args.fid_n
+    if args.precision_recall:
+        result.update(_precision_recall(model, args))
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
             print(f"{key}: {value}")
     return 0
+
+
+def _precision_recall(model: Any, args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from ..core.quality.memorisation import memorisation_report
+
+    clouds = out_file(args.clouds_out, (".npz",)) if args.clouds_out else None
+    bar = progress_bar(4, "memorisation report", "stage")
+
+    def on_progress(value: tuple) -> None:
+        stage, done, total = value
+        bar.set_description(stage)
+
+    report = memorisation_report(model, args.data, n_generated=args.pr_n, n_real=args.pr_n, k=args.pr_k,
+                                 progress=on_progress)
+    bar.close()
+    if clouds is not None:
+        np.savez_compressed(clouds, xy=report.map_xy, generated=report.map_generated, space=report.map_space)
+    return {f"pr_{k}" if k in ("k",) else k: v for k, v in report.as_dict().items()}

@@ -83,6 +83,31 @@ def _thumbnails(images: np.ndarray, side: int = 16) -> np.ndarray:
     return np.stack(small).astype(np.float64) / 255.0
 
 
+APPEARANCE_SIDE = 16  # thumbnail side of the appearance feature space
+
+
+def appearance_features(images: np.ndarray) -> np.ndarray:
+    """(N, 768) float32: each face as its 16x16 box-filtered thumbnail in CIELAB, divided by 16.
+
+    A fixed feature space, the same for every model and folder (nothing is fitted or downloaded):
+    the Euclidean distance of two faces is the RMS colour difference (CIE76 Delta E) of their 4x4
+    pixel patches at 64 px, so 0 means the same picture and about 2-3 is a barely visible change.
+    Box filtering makes it tolerant of pixel noise and JPEG artefacts. It sees layout and colour,
+    not identity: two different characters drawn alike are close.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise WaifuError(f"images must be an (N, H, W, 3) uint8 array, got {images.shape} {images.dtype}")
+    parts = [_lab_pixels(_thumbnails(images[i:i + 2048], APPEARANCE_SIDE)) for i in range(0, len(images), 2048)]
+    features = np.concatenate(parts) if parts else np.zeros((0, APPEARANCE_SIDE * APPEARANCE_SIDE * 3))
+    return (features * (100.0 / APPEARANCE_SIDE)).astype(np.float32)
+
+
+def _lab_pixels(thumbs: np.ndarray) -> np.ndarray:
+    """(N, side*side*3) CIELAB of thumbnails, divided by 100."""
+    return (_srgb_to_lab(thumbs) / 100.0).reshape(len(thumbs), -1)
+
+
 def image_features(images: np.ndarray, dims: int = 64) -> np.ndarray:
     """(N, dims) float32 features of faces for maps of models without an encoder (GANs).
 
@@ -97,8 +122,7 @@ def image_features(images: np.ndarray, dims: int = 64) -> np.ndarray:
     pixel_parts, histogram_parts = [], []
     for start in range(0, len(images), 2048):
         thumbs = _thumbnails(images[start:start + 2048])
-        n = len(thumbs)
-        pixel_parts.append((_srgb_to_lab(thumbs) / 100.0).reshape(n, -1))
+        pixel_parts.append(_lab_pixels(thumbs))
         hue, saturation, value = _rgb_to_hsv(thumbs)
         chroma = saturation * value
         hue_bins = np.minimum((hue * 12).astype(np.int64), 11)

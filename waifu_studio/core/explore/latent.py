@@ -1,4 +1,7 @@
-"""Latent-space tools: seeds to z, interpolation, encoding, GAN inversion, nearest faces."""
+"""Latent-space tools: seeds to z, interpolation, encoding, GAN inversion.
+
+Nearest training faces live in ``core/quality/memorisation.py`` (a fixed feature space).
+"""
 
 from __future__ import annotations
 
@@ -114,21 +117,3 @@ def invert_image(model: FaceModel, image: np.ndarray, *, steps: int = 300, lr: f
     finally:
         model.train(was_training)
     return best[0].cpu().numpy().astype(np.float32)
-
-
-def nearest_faces(query: np.ndarray, faces: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and RMS pixel distances of the ``k`` faces most like ``query`` (memorisation check).
-
-    ``query`` is HxWx3 uint8; ``faces`` is NxHxWx3 uint8 at the same size. Works in chunks so
-    20k faces never need a float copy of the whole set.
-    """
-    if faces.shape[1:] != query.shape:
-        raise WaifuError(f"face size {faces.shape[1:]} does not match query size {query.shape}")
-    q = torch.from_numpy(query.astype(np.float32).reshape(-1)) / 255.0
-    dists = np.empty(len(faces), np.float32)
-    for start in range(0, len(faces), 2048):
-        chunk = torch.from_numpy(faces[start:start + 2048].reshape(-1, q.numel())).float() / 255.0
-        dists[start:start + len(chunk)] = ((chunk - q) ** 2).mean(1).sqrt().numpy()
-    k = min(k, len(faces))
-    order = np.argsort(dists)[:k]
-    return order, dists[order]
