@@ -23,6 +23,7 @@ from .widgets.compare import ComparePanel
 from .widgets.directions import DirectionsPanel
 from .widgets.generator import GeneratorPanel, ask_png_path
 from .widgets.latent_map import LatentMapPanel
+from .widgets.memorisation import MemorisationPanel
 from .widgets.model_selector import ModelSelector
 from .widgets.morph import MorphPanel
 from .widgets.reconstructions import ReconstructionsPanel
@@ -43,6 +44,7 @@ def _make_panels(session: Session) -> list[tuple[str, QWidget]]:
         ("Train", TrainingPanel(session)),
         ("Timeline", TimelinePanel(session)),
         ("Compare", ComparePanel(session)),
+        ("Memorisation", MemorisationPanel(session)),
     ]
 
 
@@ -80,6 +82,8 @@ class MainWindow(QMainWindow):
         self.generator: GeneratorPanel = self.panels["Generate"]  # type: ignore[assignment]
         self.directions: DirectionsPanel = self.panels["Directions"]  # type: ignore[assignment]
         self.generator.edit_requested.connect(lambda: self.show_tab("Directions"))
+        self.generator.nearest_requested.connect(lambda face: (self.show_tab("Memorisation"),
+                                                               self.panels["Memorisation"].show_nearest(face)))
 
         self._build_menus()
         self.recipe_drop = RecipeDrop(self)  # drop a file the app wrote: back to what made it

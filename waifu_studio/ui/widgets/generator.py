@@ -71,6 +71,7 @@ class GeneratorPanel(QWidget):
 
     rendered = Signal()  # the displayed faces changed
     edit_requested = Signal()  # "Edit in Directions": the main window switches tabs
+    nearest_requested = Signal(object)  # "Nearest training faces" of this face (H, W, 3 uint8)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -234,6 +235,7 @@ class GeneratorPanel(QWidget):
         menu.addAction(f"Copy seed ({seed})", lambda: QApplication.clipboard().setText(str(seed)))
         menu.addAction("Save face as PNG...", lambda: self._ask_save_face(index, seed))
         menu.addAction("Copy as command", lambda: self.copy_face_command(index))
+        menu.addAction("Nearest training faces", lambda: self.nearest_requested.emit(face.copy()))
         menu.addAction("Edit in Directions", lambda: self.edit_in_directions(index))
         menu.popup(global_pos)
 
