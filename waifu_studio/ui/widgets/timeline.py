@@ -1,8 +1,10 @@
 """Timeline: scrub through a run's snapshots and watch its faces, one face, a morph and the losses evolve.
 
-Takes a :class:`TimelineState` (Qt-free) and draws it. The run folder is read again every few
-seconds in a worker, so a run that is still training (or a folder synced from a server) grows
-while it is watched; when the newest snapshot is shown, the view follows new ones.
+Takes a :class:`TimelineState` (Qt-free) and draws it. While the tab is shown, the run folder is
+read again every few seconds in a worker, so a run that is still training (or a folder synced
+from a server) grows while it is watched; when the newest snapshot is shown, the view follows new
+ones. A hidden tab neither polls nor renders (following a training run from a hidden tab cost
+about 100 MB of resident memory over the monkey test's training runs).
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ class TimelinePanel(QWidget):
         """Watch ``run_dir``: read it now and every few seconds."""
         self.state.set_run(Path(run_dir))
         self.run_label.setText(str(run_dir))
-        self.poll.start()
+        if self.isVisible():
+            self.poll.start()
         return self.reload()
 
     def reload(self) -> Task | None:
@@ -159,6 +162,18 @@ class TimelinePanel(QWidget):
         if self.state.run_dir is None:
             self.open_run(run_dir)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.state.run_dir is not None:  # a hidden tab neither polls nor renders
+            self.poll.start()
+            self.reload()
+            self._request()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().hideEvent(event)
+        self.poll.stop()
+        self.play_button.setChecked(False)
+
     def _ask_run(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open run folder", str(self.state.run_dir or Path.home()))
         if folder:
@@ -178,7 +193,7 @@ class TimelinePanel(QWidget):
 
     def _request(self) -> None:
         snapshot, view, rows, models = self.state.current, self.state.view, list(self.state.metrics), self.models
-        if snapshot is None:
+        if snapshot is None or not self.isVisible():
             return
         self.slider.blockSignals(True)
         self.slider.setValue(self.state.index)
