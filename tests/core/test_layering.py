@@ -11,7 +11,8 @@ def test_core_does_not_import_qt():
         "import sys, pkgutil, importlib, waifu_studio.core as core\n"
         "for m in pkgutil.walk_packages(core.__path__, 'waifu_studio.core.'):\n"
         "    importlib.import_module(m.name)\n"
-        "for m in pkgutil.walk_packages(importlib.import_module('waifu_studio.state').__path__, 'waifu_studio.state.'):\n"
+        "state = importlib.import_module('waifu_studio.state')\n"
+        "for m in pkgutil.walk_packages(state.__path__, 'waifu_studio.state.'):\n"
         "    importlib.import_module(m.name)\n"
         "import waifu_studio.cli\n"
         "bad = [n for n in sys.modules if n.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]\n"
@@ -28,8 +29,8 @@ def _module_level_imports(path, module: str, is_package: bool) -> set[str]:
     tree = ast.parse(path.read_text())
     package = module if is_package else module.rsplit(".", 1)[0]
     found: set[str] = set()
-    type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-                 for n in ast.walk(node)}
+    type_only = {id(n) for node in ast.walk(tree)
+                 if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and id(node) not in type_only:
             if node.level:
