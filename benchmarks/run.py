@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick] [--only train,decode,...] [--skip-sklearn] [--json FILE]
 
-Rows: train, gpu (CUDA only), decode, morph, map, ingest, start, memory. Ratios compare figures taken in this run
+Rows: train, gpu (CUDA only), decode, morph, map, ingest, start, stop, memory. Ratios compare figures taken in this run
 on this machine; no figure here is asserted anywhere (see benchmarks/README.md).
 """
 
@@ -30,6 +30,7 @@ from benchmarks import (  # noqa: E402
     map_bench,
     memory_bench,
     morph_bench,
+    stop_bench,
     train_bench,
 )
 from benchmarks.common import ROOT, SHARED_FACES, Context, Row  # noqa: E402
@@ -42,6 +43,7 @@ ROWS = {
     "map": map_bench.run,
     "ingest": ingest_bench.run,
     "start": app_bench.run_start,
+    "stop": stop_bench.run,
     "memory": lambda ctx: memory_bench.run(ctx) + app_bench.run_idle(ctx),
 }
 COLUMNS = ("benchmark", "project", "baseline", "ratio", "target", "met")

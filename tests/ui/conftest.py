@@ -1,18 +1,45 @@
-"""Qt test setup: fail any test that leaves a QThread running (napari does the same)."""
+"""Qt test setup: every QThread the app starts is recorded, and a test that leaves one running fails.
+
+As napari does, ``QThread.start`` is patched, so threads started anywhere (not only through
+``ui.workers``) are seen, with the stack that started them.
+"""
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
+
+from tests.ui.helpers import running_threads
+
+
+@pytest.fixture
+def started_threads(monkeypatch):
+    """[(QThread, where it was started)] for every thread started during the test."""
+    from PySide6.QtCore import QThread
+
+    started: list[tuple[object, str]] = []
+    original = QThread.start
+
+    def recording_start(self, *args, **kwargs):  # noqa: ANN001, ANN202 - QThread.start's signature
+        started.append((self, "".join(traceback.format_stack(limit=8)[:-1])))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(QThread, "start", recording_start)
+    return started
 
 
 @pytest.fixture(autouse=True)
-def _no_thread_left_running(qtbot):
+def _no_thread_left_running(qtbot, started_threads):
     yield
-    from waifu_studio.ui.workers import active_threads
-
     # Give finished threads a moment to wind down, then insist nothing is left.
-    qtbot.waitUntil(lambda: not active_threads(), timeout=5000)
-    assert not active_threads(), f"{len(active_threads())} QThread(s) still running after the test"
+    try:
+        qtbot.waitUntil(lambda: not running_threads(started_threads), timeout=5000)
+    except Exception:  # noqa: BLE001 - report below with the places the threads were started
+        pass
+    left = running_threads(started_threads)
+    assert not left, f"{len(left)} QThread(s) still running after the test, started at:\n" + "\n".join(
+        where for _t, where in left)
 
 
 @pytest.fixture

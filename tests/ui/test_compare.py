@@ -28,7 +28,7 @@ def compared(qtbot, session, tiny_checkpoint):
 
 
 def wait_both(qtbot, panel, check) -> None:
-    qtbot.waitUntil(lambda: all(panel.renderers[s].is_idle() for s in "AB") and check(), timeout=10000)
+    qtbot.waitUntil(lambda: panel.jobs.is_idle() and check(), timeout=10000)
 
 
 def test_one_seed_box_shows_each_models_faces_for_the_same_seeds(qtbot, compared):

@@ -20,13 +20,13 @@ def panel(request, qtbot, session, tiny_checkpoint):
     widget.show()
     with qtbot.waitSignal(widget.axes_ready, timeout=10000):
         session.set_model(model, path)
-    qtbot.waitUntil(lambda: widget.renderer.is_idle() and widget.current_face() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: widget.jobs.is_idle() and widget.current_face() is not None, timeout=5000)
     yield widget
     widget.close()
 
 
 def wait_idle(qtbot, panel) -> None:
-    qtbot.waitUntil(panel.renderer.is_idle, timeout=5000)
+    qtbot.waitUntil(panel.jobs.is_idle, timeout=5000)
 
 
 def test_sliders_at_zero_show_the_original_face(qtbot, panel, session):

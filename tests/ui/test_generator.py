@@ -139,10 +139,83 @@ def test_no_model_shows_nothing(qtbot, session):
 
 
 def test_drag_payload_carries_the_latent(qtbot, panel, model):
-    from waifu_studio.ui.widgets.face_grid import LATENT_MIME, latent_mime
+    from waifu_studio.ui.widgets.face_tile import LATENT_MIME, face_from_mime, latent_mime_data
 
     _, m = model
     latent = m.seeds_to_latents([3])[0]
-    mime = latent_mime(latent, "seed 3", m.decode(latent)[0])
+    mime = latent_mime_data(latent, "seed 3", face=m.decode(latent)[0], seed=3, model_key="sha256:x")
     assert mime.hasFormat(LATENT_MIME) and mime.text() == "seed 3" and mime.hasImage()
     np.testing.assert_array_equal(np.frombuffer(bytes(mime.data(LATENT_MIME)), np.float32), latent)
+    dragged = face_from_mime(mime)
+    assert dragged.seed == 3 and dragged.model_key == "sha256:x" and dragged.label == "seed 3"
+
+
+# ----------------------------------------------------------------------------- issue 10, bugs 4, 9, 10
+
+
+def test_at_start_up_a_typed_seed_near_the_maximum_never_asks_for_an_invalid_seed(qtbot, panel):
+    # Bug 4: with the 4x4 grid of start-up the seed box allowed 2147483640, whose grid runs past 2^31-1.
+    from waifu_studio.core.models.seeds import MAX_SEED
+
+    errors = []
+    panel.session.error_raised.connect(lambda title, message: errors.append(message))
+    line = panel.seed_box.lineEdit()
+    line.selectAll()
+    qtbot.keyClicks(line, "2147483640")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: panel.jobs.is_idle(), timeout=5000)
+    assert not errors
+    assert panel.seed_box.maximum() == MAX_SEED - 15
+    assert max(panel.shown_seeds()) <= MAX_SEED
+
+
+def test_the_endpoint_marks_follow_the_faces_a_and_b_not_tile_positions(qtbot, panel):
+    # Bug 9: the highlight stayed on a tile position after a seed change, and only one of A/B was marked.
+    wait_for_seeds(qtbot, panel, 0, 16)
+    qtbot.mouseClick(panel.face_widget(), Qt.MouseButton.LeftButton, pos=panel.tile_center(5))
+    qtbot.mouseClick(panel.face_widget(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
+                     pos=panel.tile_center(9))
+    assert panel.marked_faces() == {5: "A", 9: "B"}
+    panel.seed_box.setValue(3)  # seeds 3..18: seed 5 is tile 2, seed 9 is tile 6
+    wait_for_seeds(qtbot, panel, 3, 16)
+    assert panel.marked_faces() == {2: "A", 6: "B"}
+    panel.seed_box.setValue(100)  # neither face is on screen: nothing is marked
+    wait_for_seeds(qtbot, panel, 100, 16)
+    assert panel.marked_faces() == {}
+
+
+def test_r_randomizes_even_while_the_seed_box_has_focus(qtbot, panel):
+    # Bug 9: the seed box has focus at start-up and swallowed R.
+    panel.seed_box.setFocus()
+    seeds = set()
+    for _ in range(3):  # three random draws landing on the same seed would be a 1-in-10^18 chance
+        qtbot.keyClick(panel.seed_box.lineEdit(), Qt.Key.Key_R)
+        seeds.add(panel.seed_box.value())
+    assert len(seeds - {0}) >= 1
+
+
+def test_truncation_can_be_typed_and_reset(qtbot, panel, model):
+    # Bug 10: the truncation value could only be dragged.
+    _, m = model
+    panel.grid_box.setCurrentIndex(0)
+    wait_for_seeds(qtbot, panel, 0, 1)
+    line = panel.truncation_box.lineEdit()
+    line.selectAll()
+    qtbot.keyClicks(line, "0.5")
+    with qtbot.waitSignal(panel.rendered, timeout=5000):
+        qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert panel.truncation_slider.value() == 50
+    qtbot.waitUntil(lambda: panel.jobs.is_idle(), timeout=5000)
+    np.testing.assert_array_equal(panel.current_faces()[0], m.decode(m.seeds_to_latents([0], 0.5))[0])
+    with qtbot.waitSignal(panel.rendered, timeout=5000):
+        qtbot.mouseClick(panel.truncation_reset, Qt.MouseButton.LeftButton)
+    assert panel.truncation_box.value() == 1.0 and panel.truncation_slider.value() == 100
+
+
+def test_seed_labels_show_under_the_faces(qtbot, panel):
+    # Bug 10: "Seed labels" changed nothing on screen.
+    panel.grid_box.setCurrentIndex(1)  # 2 x 2
+    wait_for_seeds(qtbot, panel, 0, 4)
+    assert panel.face_widget().labels() == []
+    qtbot.mouseClick(panel.labels_check, Qt.MouseButton.LeftButton)
+    assert panel.face_widget().labels() == ["0", "1", "2", "3"]

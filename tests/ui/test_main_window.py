@@ -7,10 +7,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from tests.ui.helpers import running_threads
 from waifu_studio.ui.main_window import MainWindow
 from waifu_studio.ui.session import bundled_checkpoints
 from waifu_studio.ui.widgets.model_selector import TRAINING_LABEL
-from waifu_studio.ui.workers import active_threads
 
 
 @pytest.fixture
@@ -57,14 +57,14 @@ def test_corrupt_checkpoint_shows_error_and_keeps_model(qtbot, window, tiny_chec
     assert dialogs and not dialogs[0].isModal() or dialogs[0].windowModality() != Qt.WindowModality.ApplicationModal
 
 
-def test_close_leaves_no_thread_running(qtbot, session, tiny_checkpoint):
+def test_close_leaves_no_thread_running(qtbot, session, tiny_checkpoint, started_threads):
     win = MainWindow(session, load_default=False)
     qtbot.addWidget(win)
     win.show()
     open_and_wait(qtbot, win, tiny_checkpoint("ae"))
     win.generator.seed_box.setValue(123)  # a render in flight while closing
     assert win.close()
-    assert not active_threads()
+    assert not running_threads(started_threads)
 
 
 @pytest.mark.skipif(not bundled_checkpoints(), reason="no bundled checkpoints")
@@ -129,17 +129,90 @@ def test_open_dataset_folder_switches_to_train(qtbot, window, tmp_path):
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Train"
 
 
-def test_close_during_training_asks_then_stops(qtbot, session, monkeypatch):
+def test_close_during_training_asks_then_stops(qtbot, session, monkeypatch, started_threads):
     win = MainWindow(session, load_default=False)
     qtbot.addWidget(win)
     win.show()
     train = win.panels["Train"]
     stopped = []
-    monkeypatch.setattr(train, "is_training", lambda: not stopped, raising=False)
-    monkeypatch.setattr(train, "stop_and_wait", lambda timeout_s=10: stopped.append(timeout_s) or True, raising=False)
+    monkeypatch.setattr(train, "is_training", lambda: not stopped)
+    monkeypatch.setattr(train, "stop_training", lambda: stopped.append(True) or train.training_finished.emit())
     monkeypatch.setattr(win, "confirm_stop_training", lambda: False)
     assert not win.close()  # "No": keep training, keep the window
     assert win.isVisible() and not stopped
     monkeypatch.setattr(win, "confirm_stop_training", lambda: True)
-    assert win.close()
-    assert stopped and not active_threads()
+    win.close()
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=5000)
+    assert stopped and not running_threads(started_threads)
+
+
+# ----------------------------------------------------------------------------- issue 10, bugs 2 and 10
+
+
+def _drag_event(kind, pos, mime, modifiers=Qt.KeyboardModifier.NoModifier):  # noqa: ANN001, ANN202
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDropEvent
+
+    point = QPointF(pos)
+    if kind is QDropEvent:
+        return QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, modifiers)
+    return kind(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, modifiers)
+
+
+def test_dragging_a_face_onto_the_morph_tab_switches_to_it_and_sets_an_endpoint(qtbot, window, tiny_checkpoint):
+    # Bug 2: "Drag a face onto the Morph tab" did nothing: hovering did not switch and a drop was ignored.
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    from waifu_studio.ui.widgets.face_tile import latent_mime_data
+
+    open_and_wait(qtbot, window, tiny_checkpoint("dcgan"))
+    morph = window.panels["Morph"]
+    qtbot.waitUntil(lambda: morph.jobs.is_idle() and window.session.endpoint_a is not None, timeout=10_000)
+    model = window.session.model
+    latent = model.seeds_to_latents([42])[0]
+    mime = latent_mime_data(latent, "seed 42", seed=42, model_key=window.session.model_key)
+    bar = window.tabs.tabBar()
+    pos = bar.tabRect(window.tabs.indexOf(morph)).center()
+    window.show_tab("Generate")
+
+    enter = _drag_event(QDragEnterEvent, pos, mime)
+    QApplication.sendEvent(bar, enter)
+    QApplication.sendEvent(bar, _drag_event(QDragMoveEvent, pos, mime))
+    assert enter.isAccepted() and window.current_panel() is morph  # hovering the tab shows it
+    drop = _drag_event(QDropEvent, pos, mime)
+    with qtbot.waitSignal(window.session.endpoints_changed, timeout=10_000):
+        QApplication.sendEvent(bar, drop)
+    assert drop.isAccepted()
+    assert window.session.endpoint_a.label == "seed 42"
+    np.testing.assert_array_equal(window.session.endpoint_a.face, model.decode(latent)[0])
+
+
+def test_title_names_the_model_once_and_recent_files_show_their_folder(qtbot, window, tiny_model_factory, tmp_path):
+    # Bug 10: "Waifu Studio — dcgan.safetensors — Waifu Studio"; two identical "checkpoint.safetensors".
+    from PySide6.QtWidgets import QApplication
+
+    from waifu_studio.core.io.checkpoint import save_checkpoint
+
+    paths = []
+    for run in ("run-a", "run-b"):
+        (tmp_path / run).mkdir()
+        paths.append(save_checkpoint(tiny_model_factory("dcgan"), tmp_path / run / "checkpoint.safetensors"))
+        open_and_wait(qtbot, window, paths[-1])
+    # Qt shows the title with the application's display name added once.
+    shown = window.windowTitle() + " \u2014 " + QApplication.applicationDisplayName()
+    assert shown.count("Waifu Studio") <= 1 and "checkpoint.safetensors" in shown
+    labels = [a.text() for a in window.recent_menu.actions()]
+    assert len(labels) == 2 and len(set(labels)) == 2
+    assert any("run-a" in label for label in labels) and any("run-b" in label for label in labels)
+    combo = [window.model_selector.itemText(i) for i in range(window.model_selector.count())]
+    assert len({t for t in combo if t.startswith("checkpoint.safetensors")}) == 2
+
+
+def test_an_expected_error_shows_a_dialog_without_a_traceback(qtbot, window, tmp_path, capfd):
+    # Bug 10: expected errors printed full tracebacks to stderr.
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a checkpoint" * 10)
+    with qtbot.waitSignal(window.session.error_raised, timeout=10000):
+        window.model_selector.open_path(bad)
+    assert "Traceback" not in capfd.readouterr().err

@@ -13,10 +13,9 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
-from tests.ui.helpers import setup_tiny_training
+from tests.ui.helpers import running_threads, setup_tiny_training
 from waifu_studio.core.training import CHECKPOINT_NAME
 from waifu_studio.ui.main_window import MainWindow
-from waifu_studio.ui.workers import active_threads
 
 MONKEY_SEED = 20240611
 ACTIONS = 2000
@@ -167,7 +166,7 @@ class Monkey:
 
 
 @pytest.mark.timeout(120)
-def test_monkey_thousands_of_random_actions(qtbot, session, tiny_checkpoint, tmp_path):
+def test_monkey_thousands_of_random_actions(qtbot, session, tiny_checkpoint, tmp_path, started_threads):
     checkpoints = [tiny_checkpoint("dcgan"), tiny_checkpoint("ae")]  # both latent 16: endpoints survive switches
     win = MainWindow(session, load_default=False)
     qtbot.addWidget(win)
@@ -205,7 +204,7 @@ def test_monkey_thousands_of_random_actions(qtbot, session, tiny_checkpoint, tmp
                 rss_after_warmup = rss_mb()
 
         # Let everything in flight land before the final checks.
-        qtbot.waitUntil(lambda: not win.model_selector.is_loading() and monkey.gen.renderer.is_idle(), timeout=10_000)
+        qtbot.waitUntil(lambda: not win.model_selector.is_loading() and monkey.gen.jobs.is_idle(), timeout=10_000)
         for task in [t for t in monkey.exports if hasattr(t, "is_running")]:
             qtbot.waitUntil(lambda t=task: not t.is_running(), timeout=10_000)
         QApplication.processEvents()
@@ -214,7 +213,7 @@ def test_monkey_thousands_of_random_actions(qtbot, session, tiny_checkpoint, tmp
 
     assert not exceptions, exceptions
     assert win.last_error is None, win.last_error
-    assert not active_threads()
+    assert not running_threads(started_threads)
     assert sum(monkey.counts.values()) >= ACTIONS - 2 * len(TRAIN_RUNS)
     assert all(monkey.counts.get(a.__name__, 0) > 0 for _, a in monkey.actions), monkey.counts
     for run in run_dirs:

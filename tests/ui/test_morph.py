@@ -42,8 +42,7 @@ def wait_idle(qtbot, panel: MorphPanel) -> None:
     s = panel.session
 
     def ready() -> bool:
-        return (s.endpoint_a is not None and s.endpoint_b is not None and panel._preview_renderer.is_idle()
-                and panel._strip_renderer.is_idle() and not any(t.is_running() for t in panel._endpoint_tasks.values()))
+        return s.endpoint_a is not None and s.endpoint_b is not None and panel.jobs.is_idle()
 
     qtbot.waitUntil(ready, timeout=20000)
 
@@ -241,3 +240,40 @@ def test_exports_png_strip_and_pingpong_gif(qtbot, make_panel, tiny_model_factor
         panel.export_gif(tmp_path / "morph.gif")
     with Image.open(tmp_path / "morph.gif") as gif:
         assert gif.n_frames == 2 * 5 - 2
+
+
+def test_enter_in_a_seed_box_applies_the_seed(qtbot, make_panel, tiny_model_factory):
+    # Issue 10, bug 10: Enter in a morph seed box did nothing.
+    model = tiny_model_factory("dcgan")
+    panel = make_panel(model)
+    line = panel.wells["A"].seed_box.lineEdit()
+    line.selectAll()
+    qtbot.keyClicks(line, "321")
+    with qtbot.waitSignal(panel.session.endpoints_changed, timeout=10000):
+        qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert panel.session.endpoint_a.label == "seed 321"
+    np.testing.assert_array_equal(panel.session.endpoint_a.face, model.sample(1, seed=321)[0])
+
+
+def test_open_image_button_makes_an_endpoint_from_a_file(qtbot, make_panel, tiny_model_factory, tmp_path,
+                                                         monkeypatch):
+    # Issue 10, bug 2: a file could only be dragged from a file manager.
+    from PySide6.QtWidgets import QFileDialog
+
+    model = tiny_model_factory("ae")
+    panel = make_panel(model)
+    path = _face_file(tmp_path, model)
+    asked = []
+
+    def fake_dialog(parent, title, start, file_filter):  # noqa: ANN001, ANN202 - QFileDialog's signature
+        asked.append(start)
+        return path, file_filter
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", fake_dialog)
+    with qtbot.waitSignal(panel.session.endpoints_changed, timeout=10000):
+        qtbot.mouseClick(panel.wells["B"].open_button, Qt.MouseButton.LeftButton)
+    assert panel.session.endpoint_b.label == "face.png"
+    expected = model.encode(np.array(load_image_file(path, model.resolution)))[0]
+    np.testing.assert_allclose(panel.session.endpoint_b.latent, expected, rtol=1e-5, atol=1e-6)
+    qtbot.mouseClick(panel.wells["A"].open_button, Qt.MouseButton.LeftButton)  # the next dialog starts there
+    assert asked[-1] == str(tmp_path)

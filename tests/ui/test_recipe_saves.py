@@ -130,7 +130,7 @@ def test_an_edited_face_saved_from_directions_reproduces_with_its_offsets(qtbot,
     panel.pc_sliders[0].setValue(2 * SLIDER_STEPS)
     panel.dim_box.setValue(4)
     panel.dim_slider.setValue(-SLIDER_STEPS)
-    qtbot.waitUntil(lambda: panel.renderer.is_idle() and panel.current_face() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: panel.jobs.is_idle() and panel.current_face() is not None, timeout=5000)
     app_file = tmp_path / "edited.png"
     task = panel.export_png(app_file)
     qtbot.waitUntil(lambda: not task.is_running(), timeout=10000)

@@ -9,10 +9,10 @@ import sys
 
 from .. import __version__
 from ..core.errors import WaifuError
-from . import embed, evaluate, generate, morph, reproduce, train
+from . import directions, embed, evaluate, generate, morph, reconstruct, reproduce, timelapse, train
 from .common import EXIT_USAGE, CliError, Parser
 
-COMMAND_MODULES = (train, generate, morph, embed, evaluate, reproduce)
+COMMAND_MODULES = (train, generate, morph, embed, evaluate, reproduce, directions, reconstruct, timelapse)
 
 
 def build_parser() -> Parser:

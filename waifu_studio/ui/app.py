@@ -43,12 +43,23 @@ def dark_palette() -> QPalette:
     return palette
 
 
+def indicator_palette(palette: QPalette) -> QPalette:
+    """Check boxes and radio buttons: Fusion fills their indicators with Base, which on this dark
+    palette is within a few levels of the window, so an unchecked radio button was invisible."""
+    out = QPalette(palette)
+    out.setColor(QPalette.ColorRole.Base, QColor(104, 106, 118))
+    return out
+
+
 def configure_application(app: QApplication) -> None:
     app.setApplicationName("WaifuStudio")
     app.setOrganizationName("WaifuStudio")
     app.setApplicationDisplayName("Waifu Studio")
     app.setStyle("Fusion")
-    app.setPalette(dark_palette())
+    palette = dark_palette()
+    app.setPalette(palette)
+    for widget_class in ("QRadioButton", "QCheckBox"):
+        QApplication.setPalette(indicator_palette(palette), widget_class)
 
 
 def run_app(argv: list[str] | None = None) -> int:

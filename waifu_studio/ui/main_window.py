@@ -4,33 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QProgressDialog,
     QTabWidget,
     QToolBar,
     QWidget,
 )
 
-from . import workers
+from . import persistence, workers
+from .dialogs import ask_folder, ask_png_path
 from .recipe_drop import RecipeDrop
-from .session import Session
+from .session import Session, recent_labels
 from .widgets.compare import ComparePanel
 from .widgets.directions import DirectionsPanel
-from .widgets.generator import GeneratorPanel, ask_png_path
+from .widgets.face_tile import DraggedFace
+from .widgets.generator import GeneratorPanel
 from .widgets.latent_map import LatentMapPanel
 from .widgets.memorisation import MemorisationPanel
 from .widgets.model_selector import ModelSelector
 from .widgets.morph import MorphPanel
 from .widgets.reconstructions import ReconstructionsPanel
+from .widgets.tab_drop import TabDropTarget
 from .widgets.timeline import TimelinePanel
 from .widgets.training import TrainingPanel
-
-TRAIN_STOP_TIMEOUT_S = 60.0
 
 
 def _make_panels(session: Session) -> list[tuple[str, QWidget]]:
@@ -55,8 +56,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.session = session or Session()
         self.last_error: tuple[str, str] | None = None
+        self.stopping: QProgressDialog | None = None  # shown while a close waits for training to stop
         self._dialogs: list[QMessageBox] = []
-        self.setWindowTitle("Waifu Studio")
         self.resize(1280, 800)
 
         self.model_selector = ModelSelector(self.session)
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
             self.panels[title] = panel
             self.tabs.addTab(panel, title)
         self.setCentralWidget(self.tabs)
+        # "Drag a face onto the Morph tab": hovering a tab shows it, dropping on Morph sets an endpoint.
+        self.tab_drops = TabDropTarget(self.tabs, self._drop_on_tab)
         self.generator: GeneratorPanel = self.panels["Generate"]  # type: ignore[assignment]
         self.directions: DirectionsPanel = self.panels["Directions"]  # type: ignore[assignment]
         self.generator.edit_requested.connect(lambda: self.show_tab("Directions"))
@@ -93,8 +96,33 @@ class MainWindow(QMainWindow):
         self.session.model_changed.connect(self._on_model_changed)
         self.session.models_listed.connect(self._rebuild_recent_menu)
         self._on_model_changed(self.session.model)
-        if load_default and self.session.model is None:
-            self.model_selector.load_default()
+        self._restore_state(load_default)
+
+    # ---------------------------------------------------------------- restarts
+    def _restore_state(self, load_model: bool) -> None:
+        """The last session's window, tab, generator settings, endpoints and (with ``load_model``) model."""
+        settings = self.session.settings
+        geometry = persistence.saved_geometry(settings)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self.show_tab(persistence.saved_tab(settings))
+        persistence.restore_generator(settings, self.session.generator)
+        morph = self.panels.get("Morph")
+        if isinstance(morph, MorphPanel):
+            morph.endpoints.pending = persistence.restore_endpoints(settings)
+        if load_model and self.session.model is None:
+            path = persistence.saved_model_path(settings)
+            if path is not None:
+                self.model_selector.open_path(path, "recent")
+            else:
+                self.model_selector.load_default()
+
+    def _save_state(self) -> None:
+        settings = self.session.settings
+        persistence.save_window(settings, self.saveGeometry(), self.tabs.tabText(self.tabs.currentIndex()),
+                                self.session.model_path)
+        persistence.save_generator(settings, self.session.generator)
+        persistence.save_endpoints(settings, self.session.morph.sources())
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -126,8 +154,8 @@ class MainWindow(QMainWindow):
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = self.session.recent_files()
-        for path in recent:
-            action = self.recent_menu.addAction(path.name, lambda p=path: self.model_selector.open_path(p, "recent"))
+        for path, label in zip(recent, recent_labels(recent), strict=True):
+            action = self.recent_menu.addAction(label, lambda p=path: self.model_selector.open_path(p, "recent"))
             action.setToolTip(str(path))
         self.recent_menu.setEnabled(bool(recent))
 
@@ -136,14 +164,24 @@ class MainWindow(QMainWindow):
         if title in self.panels:
             self.tabs.setCurrentWidget(self.panels[title])
 
+    def _drop_on_tab(self, title: str, face: DraggedFace | None, path: str | None, shift: bool) -> bool:
+        """A face or an image file dropped on tab ``title``; True when it was used."""
+        morph = self.panels.get("Morph")
+        if title != "Morph" or not isinstance(morph, MorphPanel):
+            return False
+        which = "B" if shift else "A"
+        if face is not None:
+            morph.endpoints.from_face(which, face)
+        elif path is not None:
+            morph.drop_image_file(which, path)
+        return True
+
     def current_panel(self) -> QWidget:
         return self.tabs.currentWidget()
 
     def ask_dataset_folder(self) -> None:
-        start = self.session.settings.value("dataset_dir", str(Path.home()))
-        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", str(start))
-        if folder:
-            self.session.settings.setValue("dataset_dir", folder)
+        folder = ask_folder(self, self.session.settings, "dataset", "Open dataset folder")
+        if folder is not None:
             self.open_dataset_folder(folder)
 
     def open_dataset_folder(self, folder: str | Path) -> None:
@@ -204,28 +242,47 @@ class MainWindow(QMainWindow):
     def _on_model_changed(self, model) -> None:
         if model is None:
             self.model_info.setText("No model loaded")
-            self.setWindowTitle("Waifu Studio")
+            self.setWindowTitle("")
             return
         encoder = "with encoder" if model.has_encoder else "generator only"
         self.model_info.setText(f"{model.family}  \u00b7  {model.resolution}px  \u00b7  latent {model.latent_dim}"
                                 f"  \u00b7  {encoder}")
         name = self.session.model_path.name if self.session.model_path else model.family
-        self.setWindowTitle(f"Waifu Studio \u2014 {name}")
+        # Qt adds the application's display name ("Waifu Studio") to the title bar itself.
+        self.setWindowTitle(name)
 
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Close; while training, ask, then stop it without blocking: the window stays responsive and
+        shows its progress until the trainer has saved its checkpoint, then closes itself."""
         train = self.panels.get("Train")
-        if train is not None and hasattr(train, "is_training") and train.is_training():
-            if not self.confirm_stop_training():
-                event.ignore()
-                return
-            self.statusBar().showMessage("Stopping training and saving a checkpoint...")
-            if not train.stop_and_wait(TRAIN_STOP_TIMEOUT_S):
-                self.show_error("Training did not stop", "Training did not stop in time; try quitting again.")
-                event.ignore()
-                return
+        if isinstance(train, TrainingPanel) and train.is_training():
+            event.ignore()
+            if self.stopping is None and self.confirm_stop_training():
+                self._stop_training_then_close(train)
+            return
+        if self.stopping is not None:
+            self.stopping.close()
+        self._save_state()
         self.shutdown()
         super().closeEvent(event)
+
+    def _stop_training_then_close(self, train: TrainingPanel) -> None:
+        text = "Stopping training and saving a checkpoint..."
+        self.statusBar().showMessage(text)
+        self.stopping = QProgressDialog(text, "", 0, 0, self)
+        self.stopping.setWindowTitle("Closing Waifu Studio")
+        self.stopping.setCancelButton(None)  # the checkpoint is being written: nothing to cancel
+        self.stopping.setMinimumDuration(0)
+        self.stopping.setWindowModality(Qt.WindowModality.WindowModal)
+        self.stopping.show()
+        train.training_finished.connect(self._close_after_training)
+        train.stop_training()
+
+    def _close_after_training(self) -> None:
+        train = self.panels["Train"]
+        train.training_finished.disconnect(self._close_after_training)
+        QTimer.singleShot(0, self.close)  # once this event is over: Qt ignores a close nested in a close
 
     def confirm_stop_training(self) -> bool:
         """Ask before stopping a training run (tests replace this to answer without a dialog)."""
@@ -243,4 +300,4 @@ class MainWindow(QMainWindow):
         for panel in self.panels.values():
             if hasattr(panel, "shutdown"):
                 panel.shutdown()
-        workers.stop_all()
+        workers.shutdown_all()

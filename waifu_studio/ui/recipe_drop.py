@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, QObject
 from ..core.errors import RecipeError
 from ..core.explore.reproduce import locate_checkpoints
 from ..core.io.recipe import Recipe, decode_array, read_recipe
-from .workers import Task, start_task
+from .workers import Jobs, Task
 
 RECIPE_SUFFIXES = (".png", ".gif")
 
@@ -45,7 +45,7 @@ class RecipeDrop(QObject):
         super().__init__(window)
         self.window = window
         self.session = window.session
-        self._task: Task | None = None
+        self.jobs = Jobs(self)
         self._waiting: tuple[Recipe, str] | None = None  # restore once this checkpoint is loaded
         window.setAcceptDrops(True)
         window.installEventFilter(self)
@@ -68,10 +68,9 @@ class RecipeDrop(QObject):
         """Read ``path``'s recipe in a worker, load its model if needed, then restore the panels."""
         path = Path(path)
         self.session.status_message.emit(f"Reading the recipe of {path.name}...")
-        self._task = start_task(_read_and_locate, path, self.session.recent_files(), owner=self,
-                                on_result=self._on_located,
+        recent = self.session.recent_files()
+        return self.jobs.submit("restore", lambda _ctx: _read_and_locate(path, recent), on_result=self._on_located,
                                 on_error=lambda msg: self.session.report_error(f"Cannot restore {path.name}", msg))
-        return self._task
 
     def _on_located(self, result: tuple[Recipe, Path]) -> None:
         recipe, checkpoint = result

@@ -1,7 +1,8 @@
 """The shared state every panel subscribes to (napari's model/event idea).
 
-Panels never reach into each other: they read and write the :class:`Session` and react to its
-signals. Loading a checkpoint happens in a worker; the session only ever holds loaded models.
+Panels never reach into each other: they read and write the :class:`Session`'s state models and
+react to their events. Loading a checkpoint happens in a worker; the session only ever holds
+loaded models.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from PySide6.QtCore import QObject, QSettings, Signal
 
 from ..core.io.known_checkpoints import bundled_checkpoint_dir
 from ..core.models import FaceModel
+from ..state.current_face import CurrentFace
+from ..state.generator import GeneratorSettings
+from ..state.model import CurrentModel, ModelIdentity
+from ..state.morph import Endpoint, EndpointSource, MorphState
 
 BUNDLED_NAMES = ("dcgan", "wgan-gp", "ae", "vae")
 MAX_RECENT = 10
@@ -24,14 +29,14 @@ def bundled_checkpoints() -> list[Path]:
     return [folder / f"{name}.safetensors" for name in BUNDLED_NAMES if (folder / f"{name}.safetensors").exists()]
 
 
-@dataclass
-class Endpoint:
-    """One end of a morph: a latent, its face, and where it came from (for labels)."""
-
-    latent: np.ndarray
-    face: np.ndarray
-    label: str
-    seed: int | None = None
+def recent_labels(paths: list[Path]) -> list[str]:
+    """Menu labels for recent files: the name, and its folder ("checkpoint.safetensors \u2014 runs/dcgan-1")
+    so that files named alike (every run's checkpoint) can be told apart."""
+    labels = []
+    for path in paths:
+        folder = "/".join(path.parent.parts[-2:])
+        labels.append(f"{path.name} \u2014 {folder}" if folder else path.name)
+    return labels
 
 
 @dataclass
@@ -45,7 +50,12 @@ class ModelEntry:
 
 
 class Session(QObject):
-    """Current model, morph endpoints, current face, and app-wide messages."""
+    """The explorer's state models (``waifu_studio.state``), recent files, and app-wide messages.
+
+    The state lives in small Qt-free models: :attr:`current_model`, :attr:`generator`,
+    :attr:`morph`, :attr:`current_face`. The Qt signals below forward their events for panels
+    that connect with Qt; the properties read the models.
+    """
 
     model_changed = Signal(object)  # FaceModel | None
     models_listed = Signal()  # the selector's list changed (recent files, training run)
@@ -58,49 +68,75 @@ class Session(QObject):
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("WaifuStudio", "WaifuStudio")
-        self.model: FaceModel | None = None
-        self.model_path: Path | None = None
-        self.endpoint_a: Endpoint | None = None
-        self.endpoint_b: Endpoint | None = None
-        self.current_latent: np.ndarray | None = None
+        self.current_model = CurrentModel()
+        self.generator = GeneratorSettings()
+        self.morph = MorphState()
+        self.current_face = CurrentFace()
         self.training_checkpoint_path: Path | None = None
+        self.current_model.changed.connect(self.model_changed.emit)
+        self.morph.changed.connect(lambda _which: self.endpoints_changed.emit())
+        self.current_face.changed.connect(lambda: self.current_latent_changed.emit(self.current_face.latent))
 
     # ----------------------------------------------------------------- model
-    def set_model(self, model: FaceModel | None, path: Path | None = None) -> None:
-        """Make ``model`` current for every panel. Endpoints from another latent space are dropped."""
-        old_dim = self.model.latent_dim if self.model is not None else None
-        self.model, self.model_path = model, path
-        if model is None or model.latent_dim != old_dim:
-            self.endpoint_a = self.endpoint_b = None
-            self.current_latent = None
-        else:
-            # Same latent size: keep the endpoints' latents but redraw their faces with this model.
-            for end in (self.endpoint_a, self.endpoint_b):
-                if end is not None:
-                    end.face = model.decode(end.latent)[0]
-        self.model_changed.emit(model)
-        self.endpoints_changed.emit()
-        if path is not None:
+    @property
+    def model(self) -> FaceModel | None:
+        return self.current_model.model
+
+    @property
+    def model_path(self) -> Path | None:
+        identity = self.current_model.identity
+        return identity.path if identity is not None else None
+
+    @property
+    def model_key(self) -> str | None:
+        return self.current_model.key
+
+    def set_model(self, model: FaceModel | None, path: Path | None = None,
+                  identity: ModelIdentity | None = None) -> None:
+        """Make ``model`` current for every panel. ``identity`` (hashed off the GUI thread) names its weights.
+
+        Endpoints stay as they are: the Morph tab makes them again for this model or marks them
+        as coming from another (see :mod:`waifu_studio.state.morph`).
+        """
+        if model is not None and identity is None:
+            identity = ModelIdentity.of(model, path)
+        self.current_model.set(model, identity)
+        if path is not None and model is not None:
             self.add_recent(path)
             info = getattr(model, "checkpoint_info", None)
-            self.status_message.emit(f"Model: {info.describe() if info is not None else path.name}")
+            self.status_message.emit(f"Model: {info.describe() if info is not None else Path(path).name}")
 
     # -------------------------------------------------------------- endpoints
+    @property
+    def endpoint_a(self) -> Endpoint | None:
+        return self.morph.get("A")
+
+    @property
+    def endpoint_b(self) -> Endpoint | None:
+        return self.morph.get("B")
+
     def set_endpoint(self, which: str, latent: np.ndarray, face: np.ndarray, label: str,
-                     seed: int | None = None) -> None:
-        end = Endpoint(np.asarray(latent, np.float32).copy(), np.asarray(face, np.uint8).copy(), label, seed)
-        if which.upper() == "A":
-            self.endpoint_a = end
-        elif which.upper() == "B":
-            self.endpoint_b = end
-        else:
-            raise ValueError(f"endpoint must be 'A' or 'B', not {which!r}")
-        self.endpoints_changed.emit()
+                     seed: int | None = None, *, kind: str | None = None, path: str | None = None) -> None:
+        """Make a face of the current model endpoint ``which``; ``kind`` says where it came from
+        (default: "seed" when ``seed`` is given, else "face"; see ``state.morph.SOURCE_KINDS``)."""
+        identity = self.current_model.identity
+        if identity is None:
+            raise ValueError("no model is loaded: an endpoint needs the model its latent belongs to")
+        kind = kind or ("seed" if seed is not None else "face")
+        source = EndpointSource(kind, label, None if seed is None else int(seed), path)
+        end = Endpoint(source, identity.key, identity.name, np.asarray(latent, np.float32).copy(),
+                       np.asarray(face, np.uint8).copy())
+        self.morph.set(which, end)
         self.status_message.emit(f"Morph endpoint {which.upper()}: {label}")
 
-    def set_current_latent(self, latent: np.ndarray) -> None:
-        self.current_latent = np.asarray(latent, np.float32).copy()
-        self.current_latent_changed.emit(self.current_latent)
+    # ------------------------------------------------------------ current face
+    @property
+    def current_latent(self) -> np.ndarray | None:
+        """The current face's latent, if it belongs to the current model."""
+        return self.current_face.latent_for(self.model_key)
+
+    def set_current_latent(self, latent: np.ndarray, label: str = "") -> None:
+        self.current_face.set(latent, self.model_key, label)
 
     # ---------------------------------------------------------------- recent
     def recent_files(self) -> list[Path]:

@@ -1,36 +1,35 @@
-"""Background work for the GUI: one-shot tasks and a latest-request-wins renderer.
+"""The one way the GUI runs background work: :class:`Jobs`, owned by a widget, keyed by request.
 
-The wiring follows superqt's ``new_worker_qthread``: ``moveToThread``, ``started -> run``,
-``finished -> quit``, ``finished -> deleteLater``, ``thread.finished -> deleteLater``. Workers
-never touch widgets; they emit numpy arrays and plain objects, and the GUI thread draws them.
-Every thread is tracked so ``stop_all`` (closeEvent) can cancel and join them.
+Every panel, the model selector and training start their work through a ``Jobs`` object:
+
+* A job is a plain callable that takes one argument, a :class:`TaskContext` (explicit and typed:
+  ``ctx.progress(value)``, ``ctx.cancel`` and ``ctx.stop`` events). It runs in its own QThread,
+  wired as superqt's ``new_worker_qthread`` does (``moveToThread``, ``started -> run``,
+  ``finished -> quit``, ``finished -> deleteLater``, ``thread.finished -> deleteLater``). It
+  never touches a widget; it returns numpy arrays and plain objects.
+* ``owner`` is explicit: the callbacks run on the GUI thread through a relay that is the
+  owner's child, so nothing reaches a deleted widget; the owner's ``destroyed`` cancels its jobs.
+* Requests are keyed. A new request for a key supersedes the older one: the older job is
+  cancelled, at most one job per key runs, and the newest request waits for it (no queue of stale
+  decodes: StyleGAN3's visualizer idea). Results of superseded or cancelled requests are dropped
+  here, in one place, so no panel compares stamps by hand. A render that may show a superseded
+  result while a drag goes on (``show_superseded=True``) still never shows an older one after a
+  newer one.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
-import traceback
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ..core.errors import WaifuError
 
-_ACTIVE: set[QThread] = set()
-
-
-def active_threads() -> list[QThread]:
-    """Threads started through this module that are still running."""
-    return [t for t in list(_ACTIVE) if _alive(t)]
-
-
-def _alive(thread: QThread) -> bool:
-    try:
-        return thread.isRunning()
-    except RuntimeError:  # the C++ object is already deleted
-        return False
+Job = Callable[["TaskContext"], Any]
 
 
 def describe_error(err: BaseException) -> str:
@@ -49,252 +48,323 @@ def describe_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-class TaskWorker(QObject):
-    """Runs ``fn`` once in a worker thread.
+def is_expected_error(err: BaseException) -> bool:
+    """Errors a user can cause (bad file, full disk, out of memory): shown in a dialog, no traceback."""
+    if isinstance(err, (WaifuError, OSError, MemoryError)):
+        return True
+    try:
+        import torch
 
-    If ``fn`` takes keyword arguments ``progress`` and/or ``cancel`` it receives a callable that
-    emits :attr:`progress` and the task's ``threading.Event``.
+        return isinstance(err, torch.OutOfMemoryError)
+    except ImportError:
+        return False
+
+
+class Cancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by :meth:`TaskContext.raise_if_cancelled`; a cancelled job's end is never reported."""
+
+
+@dataclass
+class TaskContext:
+    """What a job gets: report progress, see whether to end early.
+
+    ``cancel``: the result is no longer wanted (a newer request, a model switch, closing): end
+    as soon as possible. ``stop``: end early but return what you have (an inversion's Cancel
+    button, training's Stop); a cancel always sets ``stop`` too, so a job may watch ``stop`` only.
     """
 
-    progress = Signal(object)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+    _emit: Callable[[Any], None] = field(default=lambda _value: None, repr=False)
+
+    def progress(self, value: Any) -> None:
+        """Send ``value`` to the job's ``on_progress`` on the GUI thread (dropped once superseded)."""
+        self._emit(value)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled
+
+
+class _Runner(QObject):
+    """Lives in the job's thread; runs the job once and reports through signals."""
+
+    progressed = Signal(object)
     succeeded = Signal(object)
-    failed = Signal(str)
+    failed = Signal(str, object)  # message, the exception (for logging by type)
     finished = Signal()
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, job: Job, context: TaskContext) -> None:
         super().__init__()
-        self.fn, self.args, self.kwargs = fn, args, kwargs
-        self.cancel_event = threading.Event()
-        try:
-            params = inspect.signature(fn).parameters
-        except (TypeError, ValueError):
-            params = {}
-        if "progress" in params:
-            self.kwargs["progress"] = self.progress.emit
-        if "cancel" in params:
-            self.kwargs["cancel"] = self.cancel_event
+        self._job, self._context = job, context
 
     @Slot()
     def run(self) -> None:
         try:
-            result = self.fn(*self.args, **self.kwargs)
-        except Exception as err:  # noqa: BLE001 - every failure is reported to the GUI, never raised in a thread
-            if not self.cancel_event.is_set():
-                traceback.print_exc()
-                self.failed.emit(describe_error(err))
+            result = self._job(self._context)
+        except Cancelled:
+            pass
+        except Exception as err:  # noqa: BLE001 - a thread reports every failure, never raises
+            self.failed.emit(describe_error(err), err)
         else:
-            if not self.cancel_event.is_set():
-                self.succeeded.emit(result)
+            self.succeeded.emit(result)
         finally:
             self.finished.emit()
 
 
 class Task:
-    """Handle of a running :class:`TaskWorker`: cancel it, wait for it."""
+    """One submitted job: its thread (once started), its context, and whether it is still wanted."""
 
-    def __init__(self, worker: TaskWorker, thread: QThread) -> None:
-        self.worker, self.thread = worker, thread
+    def __init__(self, key: str, job: Job, stamp: int) -> None:
+        self.key, self.job, self.stamp = key, job, stamp
+        self.context = TaskContext()
+        self.thread: QThread | None = None
+        self.runner: _Runner | None = None
+        self.done = False
 
     def cancel(self) -> None:
-        self.worker.cancel_event.set()
+        """Drop the result and ask the job to end (it sees ``ctx.cancel`` and ``ctx.stop``)."""
+        self.context.cancel.set()
+        self.context.stop.set()
+
+    def stop(self) -> None:
+        """Ask the job to end early and still deliver what it has."""
+        self.context.stop.set()
 
     def is_running(self) -> bool:
-        return _alive(self.thread)
+        """True until the job's callbacks are all delivered (``on_finished`` included)."""
+        return not self.done
+
+    def thread_alive(self) -> bool:
+        """True while the job's thread runs (its callbacks may still be on their way after that)."""
+        if self.done or self.thread is None:
+            return False
+        try:
+            return self.thread.isRunning()
+        except RuntimeError:  # already deleted by Qt: it ended
+            return False
 
     def wait(self, ms: int = 5000) -> bool:
-        return self.thread.wait(ms) if _alive(self.thread) else True
+        """Block until the thread ends (closing only). True if it ended."""
+        thread = self.thread
+        if thread is None or self.done:
+            return self.done or thread is None
+        try:
+            return thread.wait(ms)
+        except RuntimeError:  # already deleted by Qt: it ended
+            return True
+
+
+@dataclass
+class _Callbacks:
+    on_result: Callable[[Any], None] | None = None
+    on_error: Callable[[str], None] | None = None
+    on_progress: Callable[[Any], None] | None = None
+    on_finished: Callable[[], None] | None = None
+    show_superseded: bool = False
+
+
+class _Channel:
+    """The requests of one key: the running task, the newest waiting one, what was shown."""
+
+    def __init__(self) -> None:
+        self.running: Task | None = None
+        self.pending: tuple[Task, _Callbacks] | None = None
+        self.newest = 0  # stamp of the newest request
+        self.shown = 0  # stamp of the newest result delivered
+
+
+_ALL_JOBS: weakref.WeakSet[Jobs] = weakref.WeakSet()
+# Every started task until its thread has ended and been joined: a QThread's Python wrapper must
+# outlive the thread, or PySide deletes it while it runs ("Destroyed while thread is still running").
+_LIVE: set[Task] = set()
+
+
+class Jobs(QObject):
+    """The background work of one owner (a panel, the model selector, the training controller)."""
+
+    idle_changed = Signal(bool)  # True when nothing runs or waits any more
+
+    def __init__(self, owner: QObject) -> None:
+        super().__init__(owner)  # a child of the owner: its relays die with it
+        self._channels: dict[str, _Channel] = {}
+        self._stamp = 0
+        self._closed = False
+        _ALL_JOBS.add(self)
+
+    # ------------------------------------------------------------------ public
+    def submit(self, key: str, job: Job, *, on_result: Callable[[Any], None] | None = None,
+               on_error: Callable[[str], None] | None = None, on_progress: Callable[[Any], None] | None = None,
+               on_finished: Callable[[], None] | None = None, show_superseded: bool = False) -> Task:
+        """Run ``job(ctx)`` for ``key``; it supersedes any earlier request for the same key.
+
+        Callbacks run on the GUI thread, only for the newest request of the key (``on_finished``
+        when its job ended, whatever the outcome). ``show_superseded``: a result finished after a
+        newer request was made is still shown, if nothing newer was shown (live drags).
+        """
+        self._stamp += 1
+        task = Task(key, job, self._stamp)
+        callbacks = _Callbacks(on_result, on_error, on_progress, on_finished, show_superseded)
+        channel = self._channels.setdefault(key, _Channel())
+        channel.newest = task.stamp
+        if self._closed:
+            task.done = True
+            return task
+        if channel.pending is not None:
+            channel.pending[0].done = True  # never started: replaced by this one
+        if channel.running is not None:
+            if not callbacks.show_superseded:
+                channel.running.cancel()
+            channel.pending = (task, callbacks)
+        else:
+            self._start(channel, task, callbacks)
+        return task
+
+    def cancel(self, key: str | None = None) -> None:
+        """Drop the results of ``key`` (every key when None) and ask the running jobs to end."""
+        for name, channel in list(self._channels.items()):
+            if key is not None and name != key:
+                continue
+            self._stamp += 1
+            channel.newest = channel.shown = self._stamp  # nothing before now may be shown
+            if channel.pending is not None:
+                channel.pending[0].done = True
+                channel.pending = None
+            if channel.running is not None:
+                channel.running.cancel()
+
+    def stop(self, key: str) -> None:
+        """Ask the running job of ``key`` to end early and still deliver its result."""
+        channel = self._channels.get(key)
+        if channel is not None and channel.running is not None:
+            channel.running.stop()
+
+    def is_busy(self, key: str | None = None) -> bool:
+        return any(c.running is not None or c.pending is not None for k, c in self._channels.items()
+                   if key is None or k == key)
+
+    def is_idle(self) -> bool:
+        return not self.is_busy()
+
+    def running(self, key: str) -> Task | None:
+        channel = self._channels.get(key)
+        return channel.running if channel is not None else None
+
+    def shutdown(self, timeout_ms: int = 5000, *, cancel: bool = True) -> bool:
+        """Cancel (or, with ``cancel=False``, let finish) every job and join its thread. True if all ended."""
+        self._closed = True
+        if cancel:
+            self.cancel()
+        ok = True
+        for channel in self._channels.values():
+            if channel.running is not None:
+                ok = channel.running.wait(timeout_ms) and ok
+        return ok
+
+    # ------------------------------------------------------------------ wiring
+    def _start(self, channel: _Channel, task: Task, callbacks: _Callbacks) -> None:
+        thread = QThread()
+        runner = _Runner(task.job, task.context)
+        runner.moveToThread(thread)
+        relay = _Relay(self, channel, task, callbacks)
+        task.context._emit = runner.progressed.emit
+        task.thread, task.runner = thread, runner
+        thread.started.connect(runner.run)
+        # Direct: quit() is thread-safe, and a GUI thread blocked in wait() could not run a queued one.
+        runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        runner.finished.connect(runner.deleteLater)
+        thread.finished.connect(thread.deleteLater)
+        # The relay lives on the GUI thread: these connections are queued to it.
+        runner.progressed.connect(relay.progressed)
+        runner.succeeded.connect(relay.succeeded)
+        runner.failed.connect(relay.failed)
+        thread.finished.connect(relay.finished)
+        channel.running = task
+        _LIVE.add(task)
+        thread.start()
+
+    def _deliver(self, channel: _Channel, task: Task, callbacks: _Callbacks, kind: str, value: Any) -> None:
+        """The one place where stale results are dropped."""
+        newest = task.stamp == channel.newest
+        if task.context.cancelled and not newest:
+            return
+        if kind == "progress":
+            if newest and callbacks.on_progress is not None:
+                callbacks.on_progress(value)
+            return
+        if task.context.cancelled or task.stamp <= channel.shown:
+            return
+        if not newest and not callbacks.show_superseded:
+            return
+        channel.shown = task.stamp
+        if kind == "result" and callbacks.on_result is not None:
+            callbacks.on_result(value)
+        elif kind == "error" and callbacks.on_error is not None:
+            callbacks.on_error(value)
+
+    def _finished(self, channel: _Channel, task: Task, callbacks: _Callbacks) -> None:
+        if task.thread is not None:
+            try:
+                task.thread.wait()  # it emitted finished and is ending: returns at once; then it is safe to drop
+            except RuntimeError:  # Qt already deleted it (thread.finished -> deleteLater ran first)
+                pass
+        task.done = True
+        _LIVE.discard(task)
+        if channel.running is task:
+            channel.running = None
+        if task.stamp == channel.newest and not task.context.cancelled and callbacks.on_finished is not None:
+            callbacks.on_finished()
+        if channel.pending is not None and not self._closed:
+            pending, pending_callbacks = channel.pending
+            channel.pending = None
+            self._start(channel, pending, pending_callbacks)
+        if self.is_idle():
+            self.idle_changed.emit(True)
 
 
 class _Relay(QObject):
-    """Lives in the GUI thread and calls plain Python callbacks there.
+    """Lives on the GUI thread and hands a job's signals to :class:`Jobs` there.
 
     PySide6 runs a plain callable connected to a signal in the emitting thread; only slots of a
-    QObject are queued to the receiver's thread. Routing through this object guarantees that
-    on_result / on_error / on_progress may touch widgets.
+    QObject are queued to the receiver's thread, so the callbacks go through this object.
     """
 
-    def __init__(self, on_result, on_error, on_progress, on_finished) -> None:  # noqa: ANN001
-        super().__init__()
-        self._on_result, self._on_error = on_result, on_error
-        self._on_progress, self._on_finished = on_progress, on_finished
+    def __init__(self, jobs: Jobs, channel: _Channel, task: Task, callbacks: _Callbacks) -> None:
+        super().__init__(jobs)
+        self._jobs, self._channel, self._task, self._callbacks = jobs, channel, task, callbacks
 
     @Slot(object)
-    def result(self, value: Any) -> None:
-        if self._on_result is not None:
-            self._on_result(value)
-
-    @Slot(str)
-    def error(self, message: str) -> None:
-        if self._on_error is not None:
-            self._on_error(message)
+    def progressed(self, value: Any) -> None:
+        self._jobs._deliver(self._channel, self._task, self._callbacks, "progress", value)
 
     @Slot(object)
-    def progress(self, value: Any) -> None:
-        if self._on_progress is not None:
-            self._on_progress(value)
+    def succeeded(self, value: Any) -> None:
+        self._jobs._deliver(self._channel, self._task, self._callbacks, "result", value)
+
+    @Slot(str, object)
+    def failed(self, message: str, err: BaseException) -> None:
+        if not is_expected_error(err):  # a bug: keep its traceback for the report
+            import traceback
+
+            traceback.print_exception(err)
+        self._jobs._deliver(self._channel, self._task, self._callbacks, "error", message)
 
     @Slot()
     def finished(self) -> None:
-        if self._on_finished is not None:
-            self._on_finished()
+        self._jobs._finished(self._channel, self._task, self._callbacks)
+        self.deleteLater()
 
 
-def _callback_owner(callbacks: tuple[Callable | None, ...]) -> QObject | None:
-    """The QObject a callback belongs to: a bound method's object, or a QObject a closure captured.
-
-    The relay becomes that object's child, so when a panel is closed and deleted, results that
-    arrive later are dropped by Qt instead of reaching a deleted widget.
-    """
-    for callback in callbacks:
-        owner = getattr(callback, "__self__", None)
-        if isinstance(owner, QObject):
-            return owner
-        for cell in getattr(callback, "__closure__", None) or ():
-            try:
-                value = cell.cell_contents
-            except ValueError:  # an empty cell
-                continue
-            if isinstance(value, QObject):
-                return value
-    return None
-
-
-def start_task(fn: Callable[..., Any], *args: Any, on_result: Callable[[Any], None] | None = None,
-               on_error: Callable[[str], None] | None = None, on_progress: Callable[[Any], None] | None = None,
-               on_finished: Callable[[], None] | None = None, owner: QObject | None = None, **kwargs: Any) -> Task:
-    """Run ``fn(*args, **kwargs)`` in a new QThread; the callbacks run on the calling (GUI) thread.
-
-    ``owner`` (default: the widget the callbacks belong to) bounds their lifetime: once it is
-    deleted, the callbacks are no longer called.
-    """
-    thread = QThread()
-    worker = TaskWorker(fn, *args, **kwargs)
-    worker.moveToThread(thread)
-    relay = _Relay(on_result, on_error, on_progress, on_finished)
-    owner = owner or _callback_owner((on_result, on_error, on_progress, on_finished))
-    if owner is not None and owner.thread() is relay.thread():
-        relay.setParent(owner)
-    thread.started.connect(worker.run)
-    # Direct: quit() is thread-safe, and a GUI thread blocked in wait() could not run a queued one.
-    worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-    worker.finished.connect(worker.deleteLater)
-    thread.finished.connect(thread.deleteLater)
-    thread.finished.connect(lambda t=thread: _ACTIVE.discard(t), Qt.ConnectionType.DirectConnection)
-    worker.succeeded.connect(relay.result)
-    worker.failed.connect(relay.error)
-    worker.progress.connect(relay.progress)
-    worker.finished.connect(relay.finished)
-    _ACTIVE.add(thread)
-    task = Task(worker, thread)
-    task.relay = relay  # type: ignore[attr-defined]  # keep the relay alive as long as the task
-    thread._task = task  # type: ignore[attr-defined]  # keep the Python wrapper alive with the thread
-    thread.start()
-    return task
-
-
-def track_thread(thread: QThread) -> None:
-    """Register a thread started elsewhere (the training controller) for stop_all and the tests."""
-    _ACTIVE.add(thread)
-    thread.finished.connect(lambda t=thread: _ACTIVE.discard(t), Qt.ConnectionType.DirectConnection)
-
-
-class _RenderWorker(QObject):
-    rendered = Signal(int, object)
-    failed = Signal(int, str)
-
-    def __init__(self, owner: LatestRenderer) -> None:
-        super().__init__()
-        self._owner = owner
-
-    @Slot()
-    def process(self) -> None:
-        # Wake-ups pile up while a render runs; each takes the newest pending job, or nothing.
-        job = self._owner._take()
-        if job is None:
-            return
-        stamp, fn = job
-        try:
-            result = fn()
-        except Exception as err:  # noqa: BLE001 - reported to the GUI
-            self.failed.emit(stamp, describe_error(err))
-        else:
-            self.rendered.emit(stamp, result)
-
-
-class LatestRenderer(QObject):
-    """A persistent worker thread where only the newest request is computed (StyleGAN3 visualizer idea).
-
-    ``request(fn)`` replaces any request not yet started; results older than the newest delivered
-    stamp are dropped, so a fast slider drag never builds a queue of stale decodes.
-    """
-
-    result = Signal(object)  # newest result only
-    error = Signal(str)
-    _wake = Signal()
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._lock = threading.Lock()
-        self._pending: tuple[int, Callable[[], Any]] | None = None
-        self._stamp = 0
-        self._delivered = -1
-        self._thread = QThread()
-        self._worker = _RenderWorker(self)
-        self._worker.moveToThread(self._thread)
-        self._wake.connect(self._worker.process)
-        self._worker.rendered.connect(self._on_rendered)
-        self._worker.failed.connect(self._on_failed)
-        self._thread.finished.connect(self._worker.deleteLater)
-        _ACTIVE.add(self._thread)
-        self._thread.finished.connect(lambda t=self._thread: _ACTIVE.discard(t))
-        self._thread.start()
-
-    def request(self, fn: Callable[[], Any]) -> int:
-        with self._lock:
-            self._stamp += 1
-            self._pending = (self._stamp, fn)
-            stamp = self._stamp
-        self._wake.emit()
-        return stamp
-
-    @property
-    def latest_stamp(self) -> int:
-        return self._stamp
-
-    def _take(self) -> tuple[int, Callable[[], Any]] | None:
-        with self._lock:
-            job, self._pending = self._pending, None
-            return job
-
-    def _on_rendered(self, stamp: int, value: Any) -> None:
-        if stamp > self._delivered:
-            self._delivered = stamp
-            self.result.emit(value)
-
-    def _on_failed(self, stamp: int, message: str) -> None:
-        if stamp >= self._delivered:
-            self.error.emit(message)
-
-    def is_idle(self) -> bool:
-        with self._lock:
-            return self._pending is None and self._delivered == self._stamp
-
-    def shutdown(self, ms: int = 3000) -> None:
-        with self._lock:
-            self._pending = None
-        if _alive(self._thread):
-            self._thread.quit()
-            self._thread.wait(ms)
-
-
-def stop_all(timeout_ms: int = 2000) -> bool:
-    """Cancel every tracked task and join its thread (closeEvent). True if all stopped."""
+def shutdown_all(timeout_ms: int = 5000) -> bool:
+    """Cancel every owner's jobs and join their threads (the main window's close). True if all ended."""
     ok = True
-    for thread in active_threads():
-        task = getattr(thread, "_task", None)
-        if task is not None:
-            task.cancel()
-        thread.quit()
-    for thread in active_threads():
-        ok = thread.wait(timeout_ms) and ok
+    for jobs in list(_ALL_JOBS):
+        try:
+            ok = jobs.shutdown(timeout_ms) and ok
+        except RuntimeError:  # its owner is already deleted, and its threads with it
+            continue
     return ok

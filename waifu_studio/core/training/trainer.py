@@ -89,6 +89,9 @@ class TrainResult:
     elapsed_seconds: float
 
 
+SAMPLE_GAP_S = 20.0  # epoch-end samples no more often than this (fast GPUs end an epoch every second)
+
+
 class Trainer:
     """Trains ``run_config.model`` on ``images`` (N, H, W, 3) uint8, writing into ``run_dir``."""
 
@@ -128,6 +131,7 @@ class Trainer:
         self._perm = torch.randperm(len(self.data), generator=self.data_rng)
         self._sums: dict[str, torch.Tensor] = {}
         self._last_sample_step = -1
+        self._last_sample_time = 0.0
         self._sum_count = 0
         if resume:
             self._load_state()
@@ -329,6 +333,7 @@ class Trainer:
         from ..io.export import save_grid
 
         self._last_sample_step = self.step
+        self._last_sample_time = time.perf_counter()
         if not distributed.is_main_process():
             return
         faces = self.sample_grid()
@@ -384,6 +389,7 @@ class Trainer:
         last_save = time.perf_counter()
         speed, window_t, window_steps = 0.0, time.perf_counter(), 0
         stopped = False
+        logged = False  # no metrics row yet in this session of the run
         try:
             deadline = t_start + tc.max_minutes * 60 if tc.max_minutes else float("inf")
             while self.step < self.total_steps:
@@ -409,16 +415,21 @@ class Trainer:
                 for k, v in losses.items():
                     self._sums[k] = self._sums.get(k, 0.0) + v.float()
                 self._sum_count += 1
+                first_log = False
                 if self.step % tc.log_every == 0 or self.step == self.total_steps:
+                    first_log, logged = not logged, True
                     now = time.perf_counter()
                     current = window_steps / max(now - window_t, 1e-9)
                     speed = current if speed == 0.0 else 0.7 * speed + 0.3 * current
                     window_t, window_steps = now, 0
                     self._flush_log(speed, t_start)
-                if self.step % tc.sample_every == 0:
+                epoch_end = self.step % self.steps_per_epoch == 0
+                # Besides every sample_every steps: at the first log and at epoch ends (at most every
+                # SAMPLE_GAP_S), so a short or slow run does not show its step-0 grid until the end.
+                if (self.step % tc.sample_every == 0 or first_log
+                        or (epoch_end and time.perf_counter() - self._last_sample_time >= SAMPLE_GAP_S)):
                     self._emit_sample()
                     self.model.train()
-                epoch_end = self.step % self.steps_per_epoch == 0
                 if epoch_end and tc.epoch_checkpoint_minutes:
                     # Ranks must agree: a save is a collective under torchrun, and clocks differ.
                     epoch_end = distributed.any_rank(
@@ -436,15 +447,15 @@ class Trainer:
         if self._sum_count:
             self._flush_log(max(speed, 1e-9), t_start)
         finished = not stopped and self.step >= self.total_steps
-        resampled = False
         if finished:
             self.model.eval()
-            resampled = self.objective.finish(self.data)
-        if self._last_sample_step != self.step or resampled:
-            self._emit_sample()
+            self.objective.finish(self.data)
         path = self.save(final=finished)
         if self.snapshots.enabled and self.snapshots.last_step != self.step:
             self._snapshot(prepare=False)  # the save above prepared the model: the snapshot equals the checkpoint
+        # After the save (whose recalibration fixes a GAN's batch-norm statistics): the last grid
+        # shows exactly what the checkpoint draws.
+        self._emit_sample()
         if self.world_size > 1 and distributed.debug_enabled():
             digest = distributed.parameter_digest([self.model, *self.objective.trained_modules.values()])
             (self.run_dir / f"ddp_rank{self.rank}.sha256").write_text(digest + "\n")

@@ -29,7 +29,7 @@ from ...core.io.known_checkpoints import open_checkpoint
 from ...core.models.seeds import MAX_SEED
 from ...state.compare import SIDES, CompareState
 from ..session import Session, bundled_checkpoints
-from ..workers import LatestRenderer, Task, start_task
+from ..workers import Jobs, Task
 from .face_grid import FaceGrid
 from .recipe_actions import save_recipe
 
@@ -47,11 +47,7 @@ class ComparePanel(QWidget):
         self.session = session
         self.state = state or CompareState()
         self.shown: dict[str, SideFrame | None] = {side: None for side in SIDES}
-        self._tasks: list[Task] = []
-        self.renderers = {side: LatestRenderer(self) for side in SIDES}
-        for side, renderer in self.renderers.items():
-            renderer.result.connect(lambda frame, s=side: self._on_rendered(s, frame))
-            renderer.error.connect(lambda msg: session.report_error("Cannot draw faces", msg))
+        self.jobs = Jobs(self)
         self._build()
         self.state.changed.connect(self._on_changed)
         session.models_listed.connect(self._fill_pickers)
@@ -152,10 +148,9 @@ class ComparePanel(QWidget):
     def open_model(self, side: str, path: str | Path) -> Task:
         """Load ``path`` (a checkpoint or a snapshot) in a worker and show it on ``side``."""
         path = Path(path)
-        task = start_task(open_checkpoint, path, on_result=lambda model: self.state.set_model(side, model, path),
-                          on_error=lambda msg: self.session.report_error(f"Cannot open model {side}", msg))
-        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
-        return task
+        return self.jobs.submit(f"open {side}", lambda _ctx: open_checkpoint(path),
+                                on_result=lambda model: self.state.set_model(side, model, path),
+                                on_error=lambda msg: self.session.report_error(f"Cannot open model {side}", msg))
 
     # ------------------------------------------------------------------ drawing
     def _on_morph_seeds(self) -> None:
@@ -176,11 +171,13 @@ class ComparePanel(QWidget):
     def _request(self, side: str) -> None:
         model, view = self.state.models[side], self.state.view
         if model is not None:
-            self.renderers[side].request(lambda: render_side(model, view))
+            self.jobs.submit(f"render {side}", lambda _ctx: render_side(model, view), show_superseded=True,
+                             on_result=lambda frame: self._on_rendered(side, frame),
+                             on_error=lambda msg: self.session.report_error("Cannot draw faces", msg))
 
     def _on_rendered(self, side: str, frame: SideFrame) -> None:
         if frame.model is not self.state.models[side]:
-            return
+            return  # drawn by the model this side showed before (a superseded render may still arrive)
         self.shown[side] = frame
         view = self.state.view
         self.grids[side].set_faces(frame.grid, ncols=int(math.sqrt(view.count)),
@@ -198,25 +195,20 @@ class ComparePanel(QWidget):
             self.session.report_error("Nothing to save", "Choose both models first.")
             return None
         recipe = compare_recipe(a, b, self.state.view, int(math.sqrt(self.state.view.count)))
-        task = save_recipe(self, self.session, recipe, [a, b], path)
-        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
-        return task
+        return save_recipe(self.jobs, self.session, recipe, [a, b], path)
 
     def _ask_save(self) -> None:
-        from .generator import ask_png_path
+        from ..dialogs import ask_png_path
 
         path = ask_png_path(self, self.session.settings, "Save comparison as PNG", "compare.png")
         if path is not None:
             self.export_png(path)
 
     def shutdown(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            if task.is_running():
-                task.thread.quit()
-            task.wait()
-        for renderer in self.renderers.values():
-            renderer.shutdown()
+        for side in SIDES:
+            self.jobs.cancel(f"render {side}")
+            self.jobs.cancel(f"open {side}")
+        self.jobs.shutdown(cancel=False)  # saves finish
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()

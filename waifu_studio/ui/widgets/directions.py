@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.explore.directions import N_DIRECTIONS, N_PRIOR_SAMPLES, SWEEP, LatentAxes, compute_axes
 from ...core.explore.reproduce import (
     endpoint_part,
     image_recipe,
@@ -29,67 +30,14 @@ from ...core.explore.reproduce import (
     model_ref,
     write_recipe_file,
 )
+from ..dialogs import ask_png_path
 from ..session import Session
-from ..workers import LatestRenderer, Task, start_task
-from .face_grid import FaceGrid, latent_mime
-from .generator import ask_png_path
+from ..workers import Jobs, Task
+from .face_grid import FaceGrid
+from .face_tile import latent_mime_data
 from .recipe_actions import copy_command
 
-N_DIRECTIONS = 10
-N_PRIOR_SAMPLES = 384  # faces decoded to find the directions (a few seconds on a CPU)
-FEATURE_SIDE = 16  # faces are compared as 16x16 thumbnails: enough for colour, brightness, pose
 SLIDER_STEPS = 100  # slider units per standard deviation
-SWEEP = np.arange(-3, 4, dtype=np.float32)  # -3 .. +3 std, 7 faces
-
-
-@dataclass
-class LatentAxes:
-    """Directions of one model's latent space: principal axes and per-dimension spread."""
-
-    directions: np.ndarray  # (k, D) unit vectors in latent space
-    direction_std: np.ndarray  # (k,) spread of the prior's latents along each direction
-    dim_std: np.ndarray  # (D,)
-    explained: float  # share of the faces' pixel variance the k image-space axes carry
-
-
-def _thumbnails(faces: np.ndarray, side: int = FEATURE_SIDE) -> np.ndarray:
-    n, res = len(faces), faces.shape[1]
-    x = faces.astype(np.float32) / 255.0
-    if res > side and res % side == 0:
-        f = res // side
-        x = x.reshape(n, side, f, side, f, 3).mean(axis=(2, 4))
-    return x.reshape(n, -1)
-
-
-def compute_axes(model, n_samples: int = N_PRIOR_SAMPLES, k: int = N_DIRECTIONS, *, progress=None,
-                 cancel=None) -> LatentAxes:
-    """GANSpace for any family: PCA of what sampled faces look like, regressed back onto the latents.
-
-    A PCA of the latents themselves would be noise for an isotropic prior (every direction has the
-    same variance), so the axes are found where faces differ (pixels) and mapped to latent space by
-    least squares, as GANSpace does with BigGAN's activations.
-    """
-    from ...core.explore.projection import principal_directions
-
-    codes = model.seeds_to_latents(range(n_samples))
-    batches = []
-    for start in range(0, n_samples, 64):
-        if cancel is not None and cancel.is_set():
-            raise RuntimeError("cancelled")
-        batches.append(_thumbnails(model.decode(codes[start:start + 64])))
-        if progress is not None:
-            progress(min(1.0, (start + 64) / n_samples))
-    pixels = np.concatenate(batches)
-    k = min(k, model.latent_dim, n_samples - 1)
-    components, pixel_std = principal_directions(pixels, k)
-    coords = (pixels - pixels.mean(axis=0)) @ components.T  # (n, k) position of each face on each axis
-    centred = (codes - codes.mean(axis=0)).astype(np.float64)
-    ridge = 1e-3 * n_samples * np.eye(centred.shape[1])  # keeps the regression stable with few samples
-    weights = np.linalg.solve(centred.T @ centred + ridge, centred.T @ coords)  # (D, k)
-    directions = (weights / np.linalg.norm(weights, axis=0, keepdims=True)).T.astype(np.float32)
-    total = float(pixels.var(axis=0, ddof=1).sum()) or 1.0
-    return LatentAxes(directions, (centred @ directions.T).std(axis=0).astype(np.float32),
-                      codes.std(axis=0).astype(np.float32), float((pixel_std ** 2).sum() / total))
 
 
 @dataclass
@@ -111,14 +59,11 @@ class DirectionsPanel(QWidget):
         self.session = session
         self._axes_cache: dict[int, tuple[object, LatentAxes]] = {}
         self._axes: LatentAxes | None = None
-        self._axes_task: Task | None = None
         self._axes_model: object | None = None
         self._base: np.ndarray | None = None
         self._shown: EditRender | None = None
         self._selected: tuple[str, int] = ("dim", 0)  # what the sweep strip shows
-        self.renderer = LatestRenderer(self)
-        self.renderer.result.connect(self._on_rendered)
-        self.renderer.error.connect(lambda msg: session.report_error("Cannot draw face", msg))
+        self.jobs = Jobs(self)
 
         self.preview = FaceGrid(min_tile=128)
         self.preview.placeholder = "No model loaded"
@@ -230,6 +175,7 @@ class DirectionsPanel(QWidget):
 
     # ------------------------------------------------------------------ model
     def _on_model_changed(self, model) -> None:
+        self.jobs.cancel("render")  # the old model's faces are never shown
         self._axes = None
         self._set_sliders_silently(0)
         for slider in self.pc_sliders:
@@ -258,13 +204,12 @@ class DirectionsPanel(QWidget):
             self._set_axes(model, cached[1])
         elif not self.isVisible():
             self.axes_status.setText("Directions are found when this tab is shown")
-        elif self._axes_task is None or not self._axes_task.is_running() or self._axes_model is not model:
-            if self._axes_task is not None:
-                self._axes_task.cancel()
+        elif not self.jobs.is_busy("axes") or self._axes_model is not model:
             self._axes_model = model
             self.axes_status.setText("Finding principal directions...")
-            self._axes_task = start_task(
-                compute_axes, model, on_result=lambda axes, m=model: self._set_axes(m, axes),
+            self.jobs.submit(
+                "axes", lambda ctx: compute_axes(model, progress=ctx.progress, cancel=ctx.cancel),
+                on_result=lambda axes, m=model: self._set_axes(m, axes),
                 on_error=lambda msg: self.axes_status.setText(f"Failed: {msg}"),
                 on_progress=lambda f: self.axes_status.setText(f"Finding principal directions... {100 * f:.0f}%"))
 
@@ -286,9 +231,9 @@ class DirectionsPanel(QWidget):
         self.axes_ready.emit()
         self.refresh()
 
-    def _on_current_latent(self, latent: np.ndarray) -> None:
-        model = self.session.model
-        if model is None or latent.shape != (model.latent_dim,):
+    def _on_current_latent(self, _latent: np.ndarray) -> None:
+        latent = self.session.current_latent  # None when it belongs to another model
+        if latent is None:
             return
         self._base = latent.copy()
         self._set_sliders_silently(0)
@@ -371,17 +316,16 @@ class DirectionsPanel(QWidget):
         sweep, title = self._sweep_latents(latent)
         self.sweep_title.setText(f"Sweep of {title} from -3 to +3 std (click a face to jump there)" if title else "")
 
-        def render() -> EditRender:
+        def render(_ctx) -> EditRender:  # noqa: ANN001 - TaskContext
             # The preview is decoded alone so it equals model.decode(latent) bit for bit.
             face = model.decode(latent)[0]
             strip = model.decode(sweep) if len(sweep) else np.zeros((0, *face.shape), np.uint8)
             return EditRender(latent, face, strip, model)
 
-        self.renderer.request(render)
+        self.jobs.submit("render", render, on_result=self._on_rendered, show_superseded=True,
+                         on_error=lambda msg: self.session.report_error("Cannot draw face", msg))
 
     def _on_rendered(self, result: EditRender) -> None:
-        if result.model is not self.session.model:
-            return
         self._shown = result
         self.preview.set_faces(result.face[None], ncols=1, tooltips=["Drag onto the Morph tab"])
         labels = [f"{v:+.0f}" for v in SWEEP] if len(result.sweep) else None
@@ -403,11 +347,12 @@ class DirectionsPanel(QWidget):
 
     def set_endpoint(self, which: str) -> None:
         if self._shown is not None:
-            self.session.set_endpoint(which, self._shown.latent, self._shown.face, "edited face")
+            self.session.set_endpoint(which, self._shown.latent, self._shown.face, "edited face", kind="edited")
 
     def _start_drag(self, _index: int) -> None:
         if self._shown is not None:
-            self.preview.start_drag(latent_mime(self._shown.latent, "edited face", self._shown.face), 0)
+            self.preview.start_drag(latent_mime_data(self._shown.latent, "edited face", face=self._shown.face,
+                                                     model_key=self.session.model_key), 0)
 
     def edit_offsets(self) -> list[dict]:
         """Every moved slider as {"axis": "PC 2" | "dimension 5", "std": offset in standard deviations}."""
@@ -440,14 +385,15 @@ class DirectionsPanel(QWidget):
         path = Path(path)
         face, strip = recipes
 
-        def save() -> Path:
+        def save(_ctx) -> Path:  # noqa: ANN001 - TaskContext
             write_recipe_file(face, [model], path)
             if strip is not None:
                 write_recipe_file(strip, [model], path.with_name(path.stem + "_sweep.png"))
             return path
 
-        return start_task(save, on_result=lambda p: self.session.status_message.emit(f"Saved {p}"),
-                          on_error=lambda msg: self.session.report_error("Cannot save image", msg))
+        return self.jobs.submit(f"save {path}", save,
+                                on_result=lambda p: self.session.status_message.emit(f"Saved {p}"),
+                                on_error=lambda msg: self.session.report_error("Cannot save image", msg))
 
     def copy_command(self) -> str | None:
         """Put the CLI command that writes the edited face on the clipboard."""
@@ -462,12 +408,9 @@ class DirectionsPanel(QWidget):
             self.export_png(path)
 
     def shutdown(self) -> None:
-        self.renderer.shutdown()
-        if self._axes_task is not None:
-            self._axes_task.cancel()
-            if self._axes_task.is_running():  # its queued quit cannot reach this blocked thread
-                self._axes_task.thread.quit()
-            self._axes_task.wait()
+        self.jobs.cancel("render")
+        self.jobs.cancel("axes")
+        self.jobs.shutdown(cancel=False)  # saves finish
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()

@@ -9,23 +9,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QEvent, QMimeData, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDrag, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QApplication, QSizePolicy, QToolTip, QWidget
 
-from ..images import array_to_pixmap, array_to_qimage
-
-LATENT_MIME = "application/x-waifu-latent"
-
-
-def latent_mime(latent: np.ndarray, label: str, face: np.ndarray | None = None) -> QMimeData:
-    """Mime data other panels accept on drop: float32 latent bytes, a text label, and the face image."""
-    mime = QMimeData()
-    mime.setData(LATENT_MIME, QByteArray(np.asarray(latent, np.float32).tobytes()))
-    mime.setText(label)
-    if face is not None:
-        mime.setImageData(array_to_qimage(face))
-    return mime
+from ..images import array_to_pixmap
 
 
 class FaceGrid(QWidget):
@@ -51,7 +39,7 @@ class FaceGrid(QWidget):
         self._spacing = spacing
         self._min_tile = min_tile
         self._max_tile = max_tile
-        self._highlight: int | None = None
+        self._marks: dict[int, str] = {}  # tile -> "A", "B" or "AB": the morph endpoints among these faces
         self._hover: int | None = None
         self._press_pos: QPoint | None = None
         self._press_index: int | None = None
@@ -77,9 +65,17 @@ class FaceGrid(QWidget):
     def count(self) -> int:
         return len(self._faces)
 
-    def set_highlight(self, index: int | None) -> None:
-        self._highlight = index
+    def set_marks(self, marks: dict[int, str]) -> None:
+        """Outline and letter the tiles in ``marks`` (e.g. {3: "A", 7: "B"}), as morph endpoints."""
+        self._marks = dict(marks)
         self.update()
+
+    def marks(self) -> dict[int, str]:
+        return dict(self._marks)
+
+    def labels(self) -> list[str]:
+        """The captions drawn under the tiles (empty when none are drawn)."""
+        return list(self._labels)
 
     # ---------------------------------------------------------------- layout
     def _label_height(self) -> int:
@@ -139,10 +135,16 @@ class FaceGrid(QWidget):
         for i, pixmap in enumerate(self._pixmaps):
             rect = self.tile_rect(i)
             painter.drawPixmap(rect, self._scaled(i, pixmap, factor * res))
-            if i == self._highlight or i == self._hover:
-                color = self.palette().highlight().color() if i == self._highlight else QColor(255, 255, 255, 150)
-                painter.setPen(QPen(color, 3 if i == self._highlight else 2))
+            mark = self._marks.get(i)
+            if mark or i == self._hover:
+                color = self.palette().highlight().color() if mark else QColor(255, 255, 255, 150)
+                painter.setPen(QPen(color, 3 if mark else 2))
                 painter.drawRect(rect.adjusted(-2, -2, 1, 1))
+            if mark:  # the letter in a corner badge, so A and B are told apart
+                badge = QRect(rect.left(), rect.top(), 14 * len(mark) + 6, 18)
+                painter.fillRect(badge, self.palette().highlight())
+                painter.setPen(self.palette().highlightedText().color())
+                painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, mark)
             if self._labels and i < len(self._labels):
                 painter.setPen(self.palette().text().color())
                 label_rect = QRect(rect.left(), rect.bottom() + 2, rect.width(), self._label_height())

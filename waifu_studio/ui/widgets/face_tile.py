@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QMimeData, QPoint, Qt
@@ -11,17 +12,47 @@ from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QWidget
 
 from ..images import array_to_pixmap, array_to_qimage
 
-# Other panels start drags in this format: the latent's raw float32 bytes (label as text/plain).
+# Panels drag faces in this format: the latent's raw float32 bytes (label as text/plain), and,
+# when known, the seed and the model the latent belongs to (a drop target checks it).
 LATENT_MIME = "application/x-waifu-latent"
+SEED_MIME = "application/x-waifu-seed"
+MODEL_MIME = "application/x-waifu-model"
 
 
-def latent_mime_data(latent: np.ndarray, label: str = "") -> QMimeData:
-    """Mime data carrying one latent (and its label for drop targets that show text)."""
+@dataclass(frozen=True)
+class DraggedFace:
+    """What a face drag carries."""
+
+    latent: np.ndarray
+    label: str
+    seed: int | None = None
+    model_key: str | None = None
+
+
+def latent_mime_data(latent: np.ndarray, label: str = "", *, face: np.ndarray | None = None,
+                     seed: int | None = None, model_key: str | None = None) -> QMimeData:
+    """Mime data carrying one face's latent, label, seed and model (and its image for other apps)."""
     mime = QMimeData()
     mime.setData(LATENT_MIME, QByteArray(np.ascontiguousarray(latent, np.float32).tobytes()))
     if label:
         mime.setText(label)
+    if seed is not None:
+        mime.setData(SEED_MIME, QByteArray(str(int(seed)).encode()))
+    if model_key is not None:
+        mime.setData(MODEL_MIME, QByteArray(model_key.encode()))
+    if face is not None:
+        mime.setImageData(array_to_qimage(face))
     return mime
+
+
+def face_from_mime(mime: QMimeData) -> DraggedFace | None:
+    """The face a drag carries, or None when it carries none."""
+    latent = latent_from_mime(mime)
+    if latent is None:
+        return None
+    seed_text = bytes(mime.data(SEED_MIME).data()).decode() if mime.hasFormat(SEED_MIME) else ""
+    model = bytes(mime.data(MODEL_MIME).data()).decode() if mime.hasFormat(MODEL_MIME) else None
+    return DraggedFace(latent, mime.text() or "dropped face", int(seed_text) if seed_text.isdigit() else None, model)
 
 
 def latent_from_mime(mime: QMimeData) -> np.ndarray | None:
@@ -58,10 +89,8 @@ class FaceLabel(QLabel):
         payload = self.drag_payload() if self.drag_payload is not None else None
         if payload is None or self._face is None:
             return None
-        latent, label = payload
-        mime = latent_mime_data(latent, label)
-        mime.setImageData(array_to_qimage(self._face))
-        return mime
+        latent, label = payload[:2]
+        return latent_mime_data(latent, label, face=self._face)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self._press_pos = event.position().toPoint()

@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPoint, QSettings, Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMenu,
-    QPushButton,
-    QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from ...core.errors import WaifuError
 from ...core.explore.reproduce import image_recipe, layout_part, model_ref, seeds_part
-from ...core.models.seeds import MAX_SEED
+from ..dialogs import ask_png_path
 from ..session import Session
-from ..workers import LatestRenderer, Task
-from .face_grid import FaceGrid, latent_mime
+from ..workers import Jobs, Task
+from .face_grid import FaceGrid
+from .face_tile import latent_mime_data
+from .generator_controls import GeneratorControls
 from .recipe_actions import copy_command, save_recipe
-
-GRID_SIZES = tuple(range(1, 9))  # 1x1 .. 8x8
 
 
 @dataclass
@@ -43,27 +35,12 @@ class GeneratedFaces:
     latents: np.ndarray
     faces: np.ndarray
     model: object
+    model_key: str | None
 
 
-def _render(model, seeds: list[int], truncation: float) -> GeneratedFaces:
+def _render(model, model_key: str | None, seeds: list[int], truncation: float) -> GeneratedFaces:
     latents = model.seeds_to_latents(seeds, truncation)
-    return GeneratedFaces(seeds, truncation, latents, model.decode(latents), model)
-
-
-def export_dir(settings: QSettings) -> str:
-    return str(settings.value("export_dir", str(Path.home())))
-
-
-def ask_png_path(parent: QWidget, settings: QSettings, title: str, name: str) -> Path | None:
-    """Save dialog for a PNG that remembers its folder in the ``export_dir`` setting."""
-    path, _ = QFileDialog.getSaveFileName(parent, title, str(Path(export_dir(settings)) / name), "PNG images (*.png)")
-    if not path:
-        return None
-    out = Path(path)
-    if out.suffix.lower() != ".png":
-        out = out.with_suffix(".png")
-    settings.setValue("export_dir", str(out.parent))
-    return out
+    return GeneratedFaces(seeds, truncation, latents, model.decode(latents), model, model_key)
 
 
 class GeneratorPanel(QWidget):
@@ -77,99 +54,54 @@ class GeneratorPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self._shown: GeneratedFaces | None = None
-        self._tasks: list[Task] = []
-        self.renderer = LatestRenderer(self)
-        self.renderer.result.connect(self._on_rendered)
-        self.renderer.error.connect(lambda msg: session.report_error("Cannot draw faces", msg))
+        self.jobs = Jobs(self)
 
-        self.seed_box = QSpinBox()
-        self.seed_box.setRange(0, MAX_SEED)
-        self.seed_box.setAccelerated(True)
-        self.seed_box.setMinimumWidth(130)
-        self.seed_box.setToolTip("Seed of the first face: type, use the arrow keys or scroll the mouse wheel")
-        self.randomize_button = QPushButton("Randomize")
-        self.randomize_button.setToolTip("Jump to a random seed (R)")
-        self.randomize_button.setShortcut("R")
-        self.grid_box = QComboBox()
-        for n in GRID_SIZES:
-            self.grid_box.addItem(f"{n} x {n}", n)
-        self.grid_box.setCurrentIndex(GRID_SIZES.index(4))
-        self.grid_box.setToolTip("Faces shown: seeds S .. S+N-1")
-        self.truncation_slider = QSlider(Qt.Orientation.Horizontal)
-        self.truncation_slider.setRange(0, 150)
-        self.truncation_slider.setValue(100)
-        self.truncation_slider.setFixedWidth(160)
-        self.truncation_slider.setToolTip("Truncation: below 1 pulls faces toward the average (cleaner, less varied)")
-        self.truncation_label = QLabel("1.00")
-        self.truncation_label.setMinimumWidth(34)
-        self.labels_check = QCheckBox("Seed labels")
-        self.labels_check.setToolTip("Print each face's seed under it in saved grids")
-        self.save_button = QPushButton("Save grid...")
-        self.command_button = QPushButton("Copy as command")
-        self.command_button.setToolTip("Copy the waifu-studio command line that writes this grid")
-
-        controls = QHBoxLayout()
-        controls.setSpacing(8)
-        controls.addWidget(QLabel("Seed"))
-        controls.addWidget(self.seed_box)
-        controls.addWidget(self.randomize_button)
-        controls.addSpacing(16)
-        controls.addWidget(QLabel("Grid"))
-        controls.addWidget(self.grid_box)
-        controls.addSpacing(16)
-        controls.addWidget(QLabel("Truncation"))
-        controls.addWidget(self.truncation_slider)
-        controls.addWidget(self.truncation_label)
-        controls.addStretch(1)
-        controls.addWidget(self.labels_check)
-        controls.addWidget(self.save_button)
-        controls.addWidget(self.command_button)
+        self.settings = session.generator
+        self.controls = c = GeneratorControls(self.settings)
+        # The controls under the names the panel always had (tests, main window).
+        self.seed_box, self.randomize_button, self.grid_box = c.seed_box, c.randomize_button, c.grid_box
+        self.truncation_slider, self.truncation_box = c.truncation_slider, c.truncation_box
+        self.truncation_reset, self.labels_check, self.save_button = c.truncation_reset, c.labels_check, c.save_button
+        self.command_button = c.command_button
 
         self.grid = FaceGrid()
         self.hint = QLabel("Click a face: morph A  \u00b7  Shift-click: morph B  \u00b7  "
                            "Right-click: more  \u00b7  Drag a face onto the Morph tab")
         self.hint.setEnabled(False)  # drawn in the muted text colour
         layout = QVBoxLayout(self)
-        layout.addLayout(controls)
+        layout.addWidget(self.controls)
         layout.addWidget(self.grid, 1)
         layout.addWidget(self.hint, 0, Qt.AlignmentFlag.AlignHCenter)
 
-        self.seed_box.valueChanged.connect(self.refresh)
-        self.grid_box.currentIndexChanged.connect(self._on_grid_changed)
-        self.truncation_slider.valueChanged.connect(self._on_truncation_changed)
-        self.randomize_button.clicked.connect(self.randomize)
+        self.settings.changed.connect(self.refresh)
+        self.labels_check.toggled.connect(lambda _on: self._draw())
         self.save_button.clicked.connect(self._ask_save_grid)
         self.command_button.clicked.connect(self.copy_grid_command)
+        session.morph.changed.connect(lambda _which: self._mark_endpoints())
         self.grid.clicked.connect(self._on_clicked)
         self.grid.context_requested.connect(self._show_menu)
         self.grid.drag_requested.connect(self._start_drag)
-        session.model_changed.connect(lambda _model: self.refresh())
+        session.model_changed.connect(self._on_model_changed)
         self.refresh()
 
     # --------------------------------------------------------------- settings
     def grid_side(self) -> int:
-        return int(self.grid_box.currentData())
+        return self.settings.side
 
     def truncation(self) -> float:
-        return self.truncation_slider.value() / 100.0
+        return self.settings.truncation
 
     def requested_seeds(self) -> list[int]:
-        start, n = self.seed_box.value(), self.grid_side() ** 2
-        return list(range(start, start + n))
+        return self.settings.seeds()
 
     def randomize(self) -> None:
-        self.seed_box.setValue(random.randint(0, self.seed_box.maximum()))
-
-    def _on_grid_changed(self) -> None:
-        # Seeds S..S+N-1 must all be valid seeds.
-        self.seed_box.setMaximum(MAX_SEED - (self.grid_side() ** 2 - 1))
-        self.refresh()
-
-    def _on_truncation_changed(self, value: int) -> None:
-        self.truncation_label.setText(f"{value / 100:.2f}")
-        self.refresh()
+        self.controls.randomize()
 
     # -------------------------------------------------------------- rendering
+    def _on_model_changed(self, _model) -> None:
+        self.jobs.cancel("render")  # faces of the old model are never shown
+        self.refresh()
+
     def refresh(self) -> None:
         """Ask for the faces the controls describe; only the newest request is decoded."""
         model = self.session.model
@@ -177,17 +109,42 @@ class GeneratorPanel(QWidget):
             self._shown = None
             self.grid.set_faces(np.zeros((0, 1, 1, 3), np.uint8))
             return
-        seeds, truncation = self.requested_seeds(), self.truncation()
-        self.renderer.request(lambda: _render(model, seeds, truncation))
+        seeds, truncation, key = self.requested_seeds(), self.truncation(), self.session.model_key
+        self.jobs.submit("render", lambda _ctx: _render(model, key, seeds, truncation), on_result=self._on_rendered,
+                         on_error=lambda msg: self.session.report_error("Cannot draw faces", msg),
+                         show_superseded=True)
 
     def _on_rendered(self, result: GeneratedFaces) -> None:
-        if result.model is not self.session.model:
-            return  # decoded by a model that is no longer current
         self._shown = result
+        self._draw()
+        self.rendered.emit()
+
+    def _draw(self) -> None:
+        result = self._shown
+        if result is None:
+            return
         tips = [f"seed {s}" + (f"  (truncation {result.truncation:.2f})" if result.truncation != 1.0 else "")
                 for s in result.seeds]
-        self.grid.set_faces(result.faces, ncols=self.grid_side_of(len(result.seeds)), tooltips=tips)
-        self.rendered.emit()
+        labels = [str(s) for s in result.seeds] if self.labels_check.isChecked() else None
+        self.grid.set_faces(result.faces, ncols=self.grid_side_of(len(result.seeds)), labels=labels, tooltips=tips)
+        self._mark_endpoints()
+
+    def _mark_endpoints(self) -> None:
+        """Mark the faces that are morph endpoints A and B (the faces themselves, not tile positions)."""
+        marks: dict[int, str] = {}
+        if self._shown is not None:
+            for which in ("A", "B"):
+                end = self.session.morph.get(which)
+                if end is None or end.model_key != self._shown.model_key:
+                    continue
+                for i, latent in enumerate(self._shown.latents):
+                    if np.array_equal(latent, end.latent):
+                        marks[i] = marks.get(i, "") + which
+        self.grid.set_marks(marks)
+
+    def marked_faces(self) -> dict[int, str]:
+        """Which tiles are marked as endpoints ("A", "B" or "AB"), as drawn."""
+        return self.grid.marks()
 
     @staticmethod
     def grid_side_of(n: int) -> int:
@@ -217,8 +174,11 @@ class GeneratorPanel(QWidget):
         item = self._face(index)
         if item is not None:
             seed, latent, face = item
-            self.session.set_endpoint(which, latent, face, f"seed {seed}", seed=seed)
-            self.grid.set_highlight(index)
+            if self._shown is not None and self._shown.truncation == 1.0:
+                self.session.set_endpoint(which, latent, face, f"seed {seed}", seed=seed)
+            else:  # a truncated face: another model cannot make it again from the seed alone
+                self.session.set_endpoint(which, latent, face, f"seed {seed} (truncation {self.truncation():.2f})",
+                                          seed=seed, kind="face")
 
     def _on_clicked(self, index: int, modifiers) -> None:
         self.set_endpoint("B" if modifiers & Qt.KeyboardModifier.ShiftModifier else "A", index)
@@ -242,14 +202,16 @@ class GeneratorPanel(QWidget):
     def edit_in_directions(self, index: int) -> None:
         item = self._face(index)
         if item is not None:
-            self.session.set_current_latent(item[1])
+            self.session.set_current_latent(item[1], f"seed {item[0]}")
             self.edit_requested.emit()
 
     def _start_drag(self, index: int) -> None:
         item = self._face(index)
         if item is not None:
             seed, latent, face = item
-            self.grid.start_drag(latent_mime(latent, f"seed {seed}", face), index)
+            truncated = self._shown is not None and self._shown.truncation != 1.0
+            self.grid.start_drag(latent_mime_data(latent, f"seed {seed}", face=face, seed=None if truncated else seed,
+                                                  model_key=self.session.model_key), index)
 
     # ----------------------------------------------------------------- export
     def grid_recipe(self) -> dict | None:
@@ -274,7 +236,7 @@ class GeneratorPanel(QWidget):
         recipe = self._recipe_or_report(self.grid_recipe)
         if recipe is None:
             return None
-        return self._track(save_recipe(self, self.session, recipe, [self._shown.model], path))
+        return save_recipe(self.jobs, self.session, recipe, [self._shown.model], path)
 
     def copy_grid_command(self) -> str | None:
         recipe = self._recipe_or_report(self.grid_recipe)
@@ -298,12 +260,8 @@ class GeneratorPanel(QWidget):
             self.session.report_error("Nothing to save", "Load a model first: there are no faces to save.")
         return recipe
 
-    def _track(self, task: Task) -> Task:
-        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
-        return task
-
     def _ask_save_grid(self) -> None:
-        name = f"seeds_{self.seed_box.value()}.png"
+        name = f"seeds_{self.settings.seed}.png"
         path = ask_png_path(self, self.session.settings, "Save grid as PNG", name)
         if path is not None:
             self.export_png(path)
@@ -312,7 +270,7 @@ class GeneratorPanel(QWidget):
         recipe = self._recipe_or_report(lambda: self.face_recipe(index))
         if recipe is None:
             return None
-        return self._track(save_recipe(self, self.session, recipe, [self._shown.model], path))
+        return save_recipe(self.jobs, self.session, recipe, [self._shown.model], path)
 
     def _ask_save_face(self, index: int, seed: int) -> None:
         path = ask_png_path(self, self.session.settings, "Save face as PNG", f"seed_{seed}.png")
@@ -320,13 +278,9 @@ class GeneratorPanel(QWidget):
             self.save_face(index, path)
 
     def shutdown(self) -> None:
-        """Stop the render thread and wait for pending saves (closeEvent)."""
-        self.renderer.shutdown()
-        for task in self._tasks:
-            # worker.finished -> thread.quit is queued to this (blocked) thread, so quit directly.
-            if task.is_running():
-                task.thread.quit()
-            task.wait()
+        """Drop pending renders, let saves finish, join every thread (closeEvent)."""
+        self.jobs.cancel("render")
+        self.jobs.shutdown(cancel=False)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()

@@ -33,7 +33,7 @@ from ...core.io.export import save_image
 from ...core.models import FaceModel
 from ..images import qimage_to_array
 from ..session import Session
-from ..workers import LatestRenderer, Task, start_task
+from ..workers import Jobs, Task
 from .latent_map_parts import (  # noqa: F401 - constants re-exported for callers of this module
     BLEND_NEIGHBOURS,
     CLUSTER_COLOURS,
@@ -42,7 +42,6 @@ from .latent_map_parts import (  # noqa: F401 - constants re-exported for caller
     PREVIEW_PX,
     MapControls,
     _build,
-    _freeze_startup_objects,
     _hue_palette,
     _project,
 )
@@ -63,15 +62,11 @@ class LatentMapPanel(QWidget):
         self._model: FaceModel | None = None
         self.source: MapSource | None = None
         self._final = False
-        self._stamp = 0
-        self._tasks: list[Task] = []
+        self.jobs = Jobs(self)
         self._colour_values: dict[str, np.ndarray] = {}
         self._selection: tuple[np.ndarray, str, tuple[float, float]] | None = None
         self._map_ends: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}
         self.intermediate_layouts = 0
-        self._renderer = LatestRenderer(self)
-        self._renderer.result.connect(self._on_preview)
-        self._renderer.error.connect(lambda m: session.report_error("Latent map", m))
         self._build_ui()
         session.model_changed.connect(self._on_model_changed)
         session.endpoints_changed.connect(self._update_path)
@@ -174,9 +169,8 @@ class LatentMapPanel(QWidget):
         self.session.set_endpoint(which, latent, face, label)
 
     def cancel(self) -> None:
-        self._stamp += 1  # results of the running tasks are now stale
-        for task in self._tasks:
-            task.cancel()
+        for key in ("build", "project", "colours"):
+            self.jobs.cancel(key)  # results of the running tasks are now stale
         self._busy(False, "Cancelled")
 
     def export_png(self, path: str | os.PathLike) -> Path:
@@ -195,18 +189,15 @@ class LatentMapPanel(QWidget):
         """The classic image map (faces on a grid at their positions), written in a worker."""
         if self.source is None:
             return None
-        task = start_task(render_map_png, self.layout().copy(), self.source.faces, os.fspath(path),
-                          recipe=self._map_recipe(),
-                          on_error=lambda m: self.session.report_error("Export map", m))
-        self._tasks.append(task)
-        return task
+        layout, faces, recipe = self.layout().copy(), self.source.faces, self._map_recipe()
+        return self.jobs.submit(f"save {path}",
+                                lambda _ctx: render_map_png(layout, faces, os.fspath(path), recipe=recipe),
+                                on_error=lambda m: self.session.report_error("Export map", m))
 
     def shutdown(self) -> None:
         self.cancel()
-        for task in self._tasks:
-            task.wait(10000)
-        self._tasks.clear()
-        self._renderer.shutdown()
+        self.jobs.cancel("preview")
+        self.jobs.shutdown(cancel=False)  # exports finish
 
     def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
         self.shutdown()
@@ -224,7 +215,6 @@ class LatentMapPanel(QWidget):
         if model is None:
             return
         self.cancel()
-        self._tasks = [t for t in self._tasks if t.is_running()]
         data = "prior"
         if self.source_box.currentIndex() == 1:
             if not model.has_encoder:
@@ -236,19 +226,14 @@ class LatentMapPanel(QWidget):
                 if not self._folder:
                     return
             data = self._folder
-        stamp = self._stamp
         self._final = False
-        _freeze_startup_objects()
         self.progress.setRange(0, 0)  # sampling reports no steps: a busy bar
         self._busy(True, "Sampling faces..." if data == "prior" else "Encoding faces...")
-        self._tasks.append(start_task(_build, model, data, self.n_box.value(),
-            on_result=lambda r: self._on_source(stamp, model, r),
-            on_progress=lambda p: self._on_progress(stamp, p),
-            on_error=lambda m: self._on_error(stamp, m)))
+        n = self.n_box.value()
+        self.jobs.submit("build", lambda ctx: _build(model, data, n, ctx.progress, ctx.cancel),
+                         on_result=self._on_source, on_progress=self._on_progress, on_error=self._on_error)
 
-    def _on_source(self, stamp: int, model: FaceModel, result: tuple[MapSource, np.ndarray]) -> None:
-        if stamp != self._stamp or model is not self._model:
-            return
+    def _on_source(self, result: tuple[MapSource, np.ndarray]) -> None:
         self.source, first = result
         self._colour_values.clear()
         self._selection = None
@@ -263,14 +248,11 @@ class LatentMapPanel(QWidget):
         self.progress.setValue(0)
         self.status.setText(f"{self.source.description}: computing {self.method_box.currentText()}...")
         self.intermediate_layouts = 0
-        self._tasks.append(start_task(_project, self.source.features, params, self.source.cache_key,
-            on_result=lambda layout: self._on_layout(stamp, layout),
-            on_progress=lambda p: self._on_progress(stamp, p),
-            on_error=lambda m: self._on_error(stamp, m)))
+        features, cache_key = self.source.features, self.source.cache_key
+        self.jobs.submit("project", lambda ctx: _project(features, params, cache_key, ctx.progress, ctx.cancel),
+                         on_result=self._on_layout, on_progress=self._on_progress, on_error=self._on_error)
 
-    def _on_progress(self, stamp: int, value: tuple) -> None:
-        if stamp != self._stamp:
-            return
+    def _on_progress(self, value: tuple) -> None:
         if value[0] == "build":
             return
         _, fraction, layout = value
@@ -281,9 +263,7 @@ class LatentMapPanel(QWidget):
             self.view.set_layout(layout, fit=True)
             self.layout_updated.emit()
 
-    def _on_layout(self, stamp: int, layout: np.ndarray) -> None:
-        if stamp != self._stamp:
-            return
+    def _on_layout(self, layout: np.ndarray) -> None:
         self.view.set_layout(layout)
         if self.intermediate_layouts:  # intermediate frames zoomed in on their bulk: show the whole map
             self.view.getViewBox().setRange(QRectF(-1.05, -1.05, 2.1, 2.1), padding=0)
@@ -295,9 +275,7 @@ class LatentMapPanel(QWidget):
         self.layout_updated.emit()
         self.map_ready.emit()
 
-    def _on_error(self, stamp: int, message: str) -> None:
-        if stamp != self._stamp:
-            return
+    def _on_error(self, message: str) -> None:
         self.progress.setRange(0, 100)
         self._busy(False, "Failed")
         self.session.report_error("Latent map", message)
@@ -314,15 +292,13 @@ class LatentMapPanel(QWidget):
         values = self._colour_values.get(key)
         if values is None:
             fn, arg = (kmeans_labels, source.features) if key == "cluster" else (dominant_hue, source.faces)
-            stamp = self._stamp
 
             def done(result: np.ndarray) -> None:
-                if stamp == self._stamp and source is self.source:
-                    self._colour_values[key] = result
-                    self._apply_colours()
+                self._colour_values[key] = result
+                self._apply_colours()
 
-            self._tasks.append(start_task(fn, arg, on_result=done,
-                                              on_error=lambda m: self.session.report_error("Colouring", m)))
+            self.jobs.submit("colours", lambda _ctx: fn(arg), on_result=done,
+                             on_error=lambda m: self.session.report_error("Colouring", m))
             return
         if key == "cluster":
             palette = [QBrush(QColor(c)) for c in CLUSTER_COLOURS]
@@ -346,12 +322,11 @@ class LatentMapPanel(QWidget):
         self.view.set_marker(xy)
         self.preview_caption.setText(label)
         self._sync_controls()
-        self._renderer.request(lambda: (model, latent, model.decode(latent)[0]))
+        self.jobs.submit("preview", lambda _ctx: (latent, model.decode(latent)[0]), on_result=self._on_preview,
+                         on_error=lambda m: self.session.report_error("Latent map", m), show_superseded=True)
 
-    def _on_preview(self, result: tuple[FaceModel, np.ndarray, np.ndarray]) -> None:
-        model, latent, face = result
-        if model is not self._model:
-            return
+    def _on_preview(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        latent, face = result
         self.preview.set_face(face)
         self.session.set_current_latent(latent)
         self.preview_rendered.emit()
@@ -367,6 +342,7 @@ class LatentMapPanel(QWidget):
     # ---------------------------------------------------------------- model
     def _on_model_changed(self, model: FaceModel | None) -> None:
         self.cancel()
+        self.jobs.cancel("preview")  # the old model's faces are never shown
         self._model = model
         self.source = None
         self._selection = None

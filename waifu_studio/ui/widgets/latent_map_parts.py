@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Callable
 
@@ -49,23 +48,6 @@ def _project(features: np.ndarray, params: ProjectionParams, cache_key: str, pro
     # ~160 ms at a time, which froze the window when they ran in this worker thread.
     return project_in_process(features, params, cache_key=cache_key, cancel=cancel,
                               progress=lambda fraction, layout: progress(("project", fraction, layout)))
-
-
-def _freeze_startup_objects() -> None:
-    """Hide the objects that existed before the first map from Python's full garbage collections.
-
-    Mapping a folder allocates tens of thousands of small objects, which triggers a full
-    collection: it walked all ~215k objects (torch, Qt) holding the GIL and froze the window for
-    110 ms. That older state lives on anyway; ``gc.freeze`` (O(1), once) keeps later full
-    collections to newer objects.
-    """
-    global _STARTUP_FROZEN
-    if not _STARTUP_FROZEN:
-        _STARTUP_FROZEN = True
-        gc.freeze()
-
-
-_STARTUP_FROZEN = False
 
 
 def _hue_palette(hues: np.ndarray) -> tuple[list[QBrush], np.ndarray]:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from ...core.models.seeds import MAX_SEED
 from ...core.quality.memorisation import MemorisationReport, index_folder, memorisation_report, nearest_faces
 from ..session import Session
-from ..workers import Task, start_task
+from ..workers import Jobs, Task
 from .face_grid import FaceGrid
 
 N_NEAREST = 8
@@ -54,8 +54,7 @@ class MemorisationPanel(QWidget):
         self.session = session
         self.nearest: tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None = None
         self.report: MemorisationReport | None = None
-        self._nearest_task: Task | None = None
-        self._report_task: Task | None = None
+        self.jobs = Jobs(self)
         self._build()
         session.model_changed.connect(self._on_model_changed)
         self._on_model_changed(session.model)
@@ -160,14 +159,11 @@ class MemorisationPanel(QWidget):
         """Find the training faces closest to ``face`` (any face on screen) and show them with distances."""
         if not self._needs():
             return None
-        if self._nearest_task is not None:
-            self._nearest_task.cancel()
         self.nearest_status.setText("Indexing the folder (once) and searching...")
-        self.query.set_faces(np.asarray(face, np.uint8)[None], ncols=1)
-        self._nearest_task = start_task(_nearest, np.asarray(face, np.uint8), self.folder(),
-                                        self.session.model.resolution, on_result=self._on_nearest,
-                                        on_error=self._on_nearest_error)
-        return self._nearest_task
+        face, folder, resolution = np.asarray(face, np.uint8), self.folder(), self.session.model.resolution
+        self.query.set_faces(face[None], ncols=1)
+        return self.jobs.submit("nearest", lambda _ctx: _nearest(face, folder, resolution),
+                                on_result=self._on_nearest, on_error=self._on_nearest_error)
 
     def _on_nearest(self, result: tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]) -> None:
         self.nearest = result
@@ -189,15 +185,18 @@ class MemorisationPanel(QWidget):
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
         self.result_label.setText("Running...")
-        self._report_task = start_task(memorisation_report, self.session.model, self.folder(), n_generated=n,
-                                       n_real=n, on_result=self._on_report, on_progress=self._on_progress,
-                                       on_error=self._on_report_error, on_finished=self._on_report_finished)
-        return self._report_task
+        model, folder = self.session.model, self.folder()
+        return self.jobs.submit(
+            "report", lambda ctx: memorisation_report(model, folder, n_generated=n, n_real=n, progress=ctx.progress,
+                                                      cancel=ctx.cancel),
+            on_result=self._on_report, on_progress=self._on_progress, on_error=self._on_report_error,
+            on_finished=self._on_report_finished)
 
     def cancel_report(self) -> None:
-        if self._report_task is not None and self._report_task.is_running():
-            self._report_task.cancel()
+        if self.jobs.is_busy("report"):
+            self.jobs.cancel("report")
             self.result_label.setText("Cancelled")
+            self._on_report_finished()  # a cancelled job reports nothing more
 
     def _on_progress(self, value: tuple) -> None:
         stage, done, total = value
@@ -228,12 +227,7 @@ class MemorisationPanel(QWidget):
         self.cancel_button.setEnabled(False)
 
     def shutdown(self) -> None:
-        for task in (self._nearest_task, self._report_task):
-            if task is not None:
-                task.cancel()
-                if task.is_running():
-                    task.thread.quit()
-                task.wait(10000)
+        self.jobs.shutdown(10_000)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()

@@ -9,20 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QSizePolicy, QWidget
+from PySide6.QtWidgets import QComboBox, QSizePolicy, QWidget
 
-from ..session import Session, bundled_checkpoints
-from ..workers import Task, start_task
+from ...core.models import FaceModel
+from ...state.model import ModelIdentity
+from ..dialogs import ask_open_path
+from ..session import Session, bundled_checkpoints, recent_labels
+from ..workers import Jobs, Task
 
 FAMILY_NAMES = {"dcgan": "DCGAN", "wgan-gp": "WGAN-GP", "ae": "Autoencoder", "vae": "VAE"}
 OPEN_ITEM = "open"
 TRAINING_LABEL = "Training run (latest checkpoint)"
 
 
-def _load(path: Path):
+def _load(path: Path) -> tuple[FaceModel, ModelIdentity]:
+    """The model (opened and remembered) and its identity (the file's SHA-256), read off the GUI thread."""
     from ...core.io.known_checkpoints import open_checkpoint
 
-    return open_checkpoint(path)
+    model = open_checkpoint(path)
+    return model, ModelIdentity.of(model, path)
 
 
 def _read_labels(paths: list[Path]) -> dict[str, str]:
@@ -49,10 +54,8 @@ class ModelSelector(QComboBox):
         super().__init__(parent)
         self.session = session
         self._labels: dict[str, str] = {}  # path -> "DCGAN 64px", read from headers
-        self._load_task: Task | None = None
-        self._label_task: Task | None = None
+        self.jobs = Jobs(self)
         self._loading_path: Path | None = None
-        self._load_token = 0
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(260)
@@ -74,12 +77,14 @@ class ModelSelector(QComboBox):
         if training is not None:
             out.append(("training", training, TRAINING_LABEL))
         seen = {str(p.resolve()) for _, p, _ in out}
+        recent = []
         for path in self.session.recent_files():
-            if str(path.resolve()) in seen:
-                continue
-            seen.add(str(path.resolve()))
+            if str(path.resolve()) not in seen:
+                seen.add(str(path.resolve()))
+                recent.append(path)
+        for path, label in zip(recent, recent_labels(recent), strict=True):
             name = self._labels.get(str(path))
-            out.append(("recent", path, f"{path.name}" + (f"  \u2014 {name}" if name else "")))
+            out.append(("recent", path, label + (f"  ({name})" if name else "")))
         return out
 
     def rebuild(self) -> None:
@@ -115,8 +120,8 @@ class ModelSelector(QComboBox):
 
     def _read_labels_async(self) -> None:
         paths = [p for _, p, _ in self.entries() if str(p) not in self._labels]
-        if paths and (self._label_task is None or not self._label_task.is_running()):
-            self._label_task = start_task(_read_labels, paths, on_result=self._on_labels)
+        if paths and not self.jobs.is_busy("labels"):
+            self.jobs.submit("labels", lambda _ctx: _read_labels(paths), on_result=self._on_labels)
 
     def _on_labels(self, labels: dict[str, str]) -> None:
         self._labels.update(labels)
@@ -135,30 +140,26 @@ class ModelSelector(QComboBox):
             self.open_path(path, kind)
 
     def ask_open(self) -> None:
-        start = self.session.settings.value("checkpoint_dir", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", str(start), "Checkpoints (*.safetensors)")
-        if path:
-            self.session.settings.setValue("checkpoint_dir", str(Path(path).parent))
+        path = ask_open_path(self, self.session.settings, "checkpoint", "Open checkpoint",
+                             "Checkpoints (*.safetensors)")
+        if path is not None:
             self.open_path(path)
 
     def open_path(self, path: str | Path, kind: str = "opened") -> Task:
         """Load ``path`` in a worker; on success it becomes the session's model."""
         path = Path(path)
-        self._load_token += 1
-        token = self._load_token
         self._loading_path = path
         self.session.status_message.emit(f"Loading {path.name}...")
         self.loading_changed.emit(True)
-        self._load_task = start_task(_load, path, on_result=lambda model: self._on_loaded(token, path, kind, model),
-                                     on_error=lambda msg: self._on_failed(token, path, msg))
-        return self._load_task
+        # Key "load": a newer choice supersedes this one, whose result is then dropped.
+        return self.jobs.submit("load", lambda _ctx: _load(path),
+                                on_result=lambda loaded: self._on_loaded(path, kind, *loaded),
+                                on_error=lambda msg: self._on_failed(path, msg))
 
     def is_loading(self) -> bool:
-        return self._load_task is not None and self._load_task.is_running()
+        return self.jobs.is_busy("load")
 
-    def _on_loaded(self, token: int, path: Path, kind: str, model) -> None:
-        if token != self._load_token:
-            return  # a newer load was asked for meanwhile
+    def _on_loaded(self, path: Path, kind: str, model: FaceModel, identity: ModelIdentity) -> None:
         self.loading_changed.emit(False)
         # List and select the entry before the model goes live: panels reacting to
         # model_changed may already read the selector.
@@ -168,12 +169,10 @@ class ModelSelector(QComboBox):
         self.blockSignals(True)
         self.setCurrentIndex(index)
         self.blockSignals(False)
-        self.session.set_model(model, path)
+        self.session.set_model(model, path, identity)
         self._read_labels_async()
 
-    def _on_failed(self, token: int, path: Path, message: str) -> None:
-        if token != self._load_token:
-            return
+    def _on_failed(self, path: Path, message: str) -> None:
         self.loading_changed.emit(False)
         self._select_current()  # back to the model that is still loaded
         self.session.status_message.emit(f"Could not open {path.name}")
@@ -193,9 +192,4 @@ class ModelSelector(QComboBox):
         return self.open_path(recent[0], "recent") if recent else None
 
     def shutdown(self) -> None:
-        for task in (self._load_task, self._label_task):
-            if task is not None:
-                task.cancel()
-                if task.is_running():  # its queued quit cannot reach this blocked thread
-                    task.thread.quit()
-                task.wait()
+        self.jobs.shutdown()

@@ -1,22 +1,19 @@
 """Morph panel: two endpoint wells, a strip of K in-between faces, and a handle showing any t large.
 
-Every decode runs off the GUI thread: the handle and the strip each have a ``LatestRenderer`` so
-a fast drag only ever computes the newest position; endpoint changes (seeds, drops, inversions)
-are one-shot tasks where a newer request for the same well makes older results stale.
+Every decode runs off the GUI thread through the panel's :class:`Jobs`: the handle and the strip
+are keyed requests, so a fast drag only ever computes the newest position; each well's endpoint
+request (seed, drop, inversion) is keyed too, so a newer request for a well makes older ones stale.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -26,50 +23,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.data import load_image_file
-from ...core.explore.latent import interpolate, invert_image, morph_latents
+from ...core.explore.latent import interpolate, morph_latents
 from ...core.explore.reproduce import endpoint_for, gif_recipe, image_recipe, layout_part, model_ref, morph_part
 from ...core.models import FaceModel
+from ...state.morph import ENDS
+from ..dialogs import ask_open_path, ask_png_path, ask_save_path
 from ..session import Session
-from ..workers import LatestRenderer, Task, start_task
-from .face_tile import FaceLabel
+from ..workers import Jobs, Task
+from .face_tile import DraggedFace, FaceLabel
+from .morph_endpoints import INVERT_STEPS, EndpointRequests
 from .morph_strip import StripView
 from .morph_wells import EndpointWell
 from .recipe_actions import copy_command, save_recipe
 
 PREVIEW_PX = 320
 SLIDER_MAX = 1000
-INVERT_STEPS = 300
 GIF_FRAME_MS = 90
-
-
-def _encode_file(model: FaceModel, path: str, stop: threading.Event | None = None, progress: Callable | None = None,
-                 cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Latent, face and label of an image file: encoded (AE/VAE) or found by inversion (GANs).
-
-    ``stop`` (the well's Cancel) ends an inversion early with the best latent found so far;
-    ``cancel`` (the task's: a newer request, a model change, closing) ends it and drops it.
-    """
-    label = Path(path).name
-    image = np.array(load_image_file(path, model.resolution))  # writable: torch warns on read-only arrays
-    if model.has_encoder:
-        latent = model.encode(image)[0]
-        return latent, model.decode(latent)[0], label
-    stop = stop or threading.Event()
-    done = 0
-
-    def on_step(step: int, steps: int, loss: float) -> None:
-        nonlocal done
-        done = step
-        if cancel is not None and cancel.is_set():
-            stop.set()  # invert_image watches one event: a cancelled task ends the loop too
-        if progress is not None:
-            progress((step, steps))
-
-    latent = invert_image(model, image, steps=INVERT_STEPS, cancel=stop, progress=on_step)
-    if stop.is_set() and done < INVERT_STEPS:
-        label = f"{label} (stopped at step {done} of {INVERT_STEPS}: best face so far)"
-    return latent, model.decode(latent)[0], label
 
 
 class MorphPanel(QWidget):
@@ -82,21 +51,12 @@ class MorphPanel(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self._model: FaceModel | None = None
-        self._preview_renderer = LatestRenderer(self)
-        self._strip_renderer = LatestRenderer(self)
-        self._preview_renderer.result.connect(self._on_preview)
-        self._strip_renderer.result.connect(self._on_strip)
-        self._preview_renderer.error.connect(lambda m: session.report_error("Morph", m))
-        self._strip_renderer.error.connect(lambda m: session.report_error("Morph", m))
-        self._endpoint_tasks: dict[str, Task] = {}
-        self._inversion_stops: dict[str, threading.Event] = {}  # per well: end the inversion, keep its best
-        self._endpoint_stamp = {"A": 0, "B": 0}
-        self._other_tasks: list[Task] = []
+        self.jobs = Jobs(self)
         self._strip_latents = np.zeros((0, 1), np.float32)
         self._build()
+        self.endpoints = EndpointRequests(session, self.jobs, self.wells, lambda: INVERT_STEPS)
         session.model_changed.connect(self._on_model_changed)
-        session.endpoints_changed.connect(self._on_endpoints_changed)
+        session.morph.changed.connect(self._on_endpoint_changed)
         self._on_model_changed(session.model)
 
     # ------------------------------------------------------------------ layout
@@ -104,8 +64,9 @@ class MorphPanel(QWidget):
         self.wells = {w: EndpointWell(w, self) for w in ("A", "B")}
         for which, well in self.wells.items():
             well.seed_requested.connect(lambda seed, w=which: self.set_endpoint_from_seed(w, seed))
-            well.latent_dropped.connect(lambda latent, label, w=which: self.drop_latent(w, latent, label))
+            well.face_dropped.connect(lambda face, w=which: self.endpoints.from_face(w, face))
             well.file_dropped.connect(lambda path, w=which: self.drop_image_file(w, path))
+            well.open_requested.connect(lambda w=which: self.ask_open_image(w))
             well.cancel_requested.connect(lambda w=which: self.stop_endpoint(w))
 
         self.preview = FaceLabel(PREVIEW_PX, self, "Choose endpoints A and B")
@@ -197,66 +158,36 @@ class MorphPanel(QWidget):
         return self.slider.value() / SLIDER_MAX
 
     def set_endpoint_from_seed(self, which: str, seed: int) -> None:
-        model = self._model
-        if model is None:
-            return
-
-        def work() -> tuple[np.ndarray, np.ndarray]:
-            latent = model.seeds_to_latents([int(seed)])[0]
-            return latent, model.decode(latent)[0]
-
-        self._start_endpoint(which, work, f"seed {seed}", seed)
+        self.endpoints.from_seed(which, seed)
 
     def drop_latent(self, which: str, latent: np.ndarray, label: str = "dropped face") -> None:
-        model = self._model
-        if model is None:
-            return
-        latent = np.asarray(latent, np.float32).reshape(-1)
-        if latent.shape[0] != model.latent_dim:
-            self.session.report_error("Cannot use this face", f"it has {latent.shape[0]} latent values; "
-                                      f"the current model uses {model.latent_dim}")
-            return
-        self._start_endpoint(which, lambda: (latent, model.decode(latent)[0]), label, None)
+        """A face of the current model (its latent) becomes endpoint ``which``."""
+        self.endpoints.from_face(which, DraggedFace(np.asarray(latent, np.float32), label))
 
     def drop_image_file(self, which: str, path: str | os.PathLike) -> None:
-        model = self._model
-        if model is None:
-            return
-        path = os.fspath(path)
-        well = self.wells[which]
-        well.set_busy(True, "Encoding..." if model.has_encoder else "Inverting %p%")
+        self.endpoints.from_file(which, path)
 
-        def progress(value: tuple[int, int]) -> None:
-            well.progress.setValue(round(100 * value[0] / max(1, value[1])))
-
-        stop = threading.Event()
-        self._start_endpoint(which, _encode_file, Path(path).name, None, model, path, stop, on_progress=progress)
-        if not model.has_encoder:
-            self._inversion_stops[which.upper()] = stop
+    def ask_open_image(self, which: str) -> None:
+        """"Open image...": a file dialog that starts in the folder images were last opened from."""
+        path = ask_open_path(self, self.session.settings, "image", f"Face image for endpoint {which}",
+                             "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
+        if path is not None:
+            self.drop_image_file(which, path)
 
     def stop_endpoint(self, which: str) -> None:
         """The well's Cancel: an inversion ends at its next step and keeps the best face found so far;
         any other endpoint request is dropped."""
-        which = which.upper()
-        stop, task = self._inversion_stops.pop(which, None), self._endpoint_tasks.get(which)
-        if stop is not None and task is not None and task.is_running():
-            stop.set()
-            self.wells[which].set_stopping()
-            return
-        self._cancel_endpoint(which)
+        self.endpoints.stop(which)
 
     def swap_endpoints(self) -> None:
-        a, b = self.session.endpoint_a, self.session.endpoint_b
-        if a is None or b is None:
-            return
-        self.session.set_endpoint("A", b.latent, b.face, b.label, b.seed)
-        self.session.set_endpoint("B", a.latent, a.face, a.label, a.seed)
+        self.session.morph.swap()
 
     def strip_recipe(self, gif: bool = False) -> dict | None:
         """The recipe of the strip (PNG) or of its ping-pong animation (GIF), frames at least 128 px."""
-        a, b, model = self.session.endpoint_a, self.session.endpoint_b, self._model
-        if a is None or b is None or model is None:
+        pair, model = self.session.morph.pair_for(self.session.model_key), self.session.model
+        if pair is None or model is None:
             return None
+        a, b = pair
         frames = self.frames_box.value()
         scale = max(1, 128 // model.resolution)
         ends = [endpoint_for(model, end.latent, end.seed, end.label) for end in (a, b)]
@@ -284,88 +215,52 @@ class MorphPanel(QWidget):
         if recipe is None:
             self.session.report_error("Nothing to save", "Choose endpoints A and B first.")
             return None
-        task = save_recipe(self, self.session, recipe, [self._model], path, on_saved)
-        self._other_tasks = [t for t in self._other_tasks if t.is_running()] + [task]
-        return task
+        return save_recipe(self.jobs, self.session, recipe, [self.session.model], path, on_saved)
 
     def shutdown(self) -> None:
-        for task in list(self._endpoint_tasks.values()) + self._other_tasks:
-            task.cancel()
-        for task in list(self._endpoint_tasks.values()) + self._other_tasks:
-            task.wait()
-        self._preview_renderer.shutdown()
-        self._strip_renderer.shutdown()
+        self.jobs.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
         self.shutdown()
         super().closeEvent(event)
 
     # ------------------------------------------------------------- endpoints
-    def _start_endpoint(self, which: str, fn: Callable, label: str, seed: int | None, *args,
-                        on_progress: Callable | None = None) -> None:
-        """Run ``fn`` in a worker; only the newest request per well may set the endpoint."""
-        which = which.upper()
-        self._endpoint_stamp[which] += 1
-        self._inversion_stops.pop(which, None)
-        stamp, model = self._endpoint_stamp[which], self._model
-        old = self._endpoint_tasks.get(which)
-        if old is not None:
-            old.cancel()
-
-        def done(result: tuple) -> None:  # (latent, face) or (latent, face, label)
-            if stamp == self._endpoint_stamp[which] and model is self._model:
-                self.wells[which].set_busy(False)
-                self.session.set_endpoint(which, result[0], result[1], result[2] if len(result) > 2 else label, seed)
-
-        def failed(message: str) -> None:
-            if stamp == self._endpoint_stamp[which]:
-                self.session.report_error(f"Endpoint {which}", message)
-
-        def finished() -> None:
-            if stamp == self._endpoint_stamp[which]:
-                self.wells[which].set_busy(False)
-
-        self._endpoint_tasks[which] = start_task(fn, *args, on_result=done, on_error=failed,
-                                                 on_progress=on_progress, on_finished=finished)
-
-    def _cancel_endpoint(self, which: str) -> None:
-        self._inversion_stops.pop(which, None)
-        task = self._endpoint_tasks.get(which)
-        if task is not None:
-            task.cancel()
-        self._endpoint_stamp[which] += 1
-        self.wells[which].set_busy(False)
-
     def _on_model_changed(self, model: FaceModel | None) -> None:
-        for which in ("A", "B"):
-            self._cancel_endpoint(which)
-        self._model = model
+        self.jobs.cancel("preview")  # the old model's faces are never shown
+        self.jobs.cancel("strip")
         enabled = model is not None
         for w in (*self.wells.values(), self.slider, self.frames_box, self.slerp_box, self.png_button,
                   self.gif_button):
             w.setEnabled(enabled)
-        if model is None:
-            return
-        # Start with two faces so the panel is never empty; the seed boxes remember the user's choice.
-        if self.session.endpoint_a is None:
-            self.set_endpoint_from_seed("A", self.wells["A"].seed_box.value())
-        if self.session.endpoint_b is None:
-            self.set_endpoint_from_seed("B", self.wells["B"].seed_box.value())
+        self.endpoints.rebind()
+        for which in ENDS:
+            self._show_well(which)
+        self._request_strip()
+        self._request_preview()
 
-    def _on_endpoints_changed(self) -> None:
-        for which, end in (("A", self.session.endpoint_a), ("B", self.session.endpoint_b)):
-            if end is None:
-                self.wells[which].show_endpoint(None, None, "-")
-            else:
-                self.wells[which].show_endpoint(end.latent, end.face, end.label, end.seed)
+    def _show_well(self, which: str) -> None:
+        end = self.session.morph.get(which)
+        if end is None:
+            self.wells[which].show_endpoint(None, None, "-")
+            return
+        foreign = end.model_key != self.session.model_key
+        note = f"from {end.model_name}, another model: choose a new face" if foreign else ""
+        self.wells[which].show_endpoint(end.latent, end.face, end.label, end.seed, model_key=end.model_key,
+                                        note=note)
+
+    def _on_endpoint_changed(self, which: str) -> None:
+        self._show_well(which)
         self._request_strip()
         self._request_preview()
 
     # ------------------------------------------------------------ rendering
     def _interpolation(self) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray | None] | None:
-        a, b, model = self.session.endpoint_a, self.session.endpoint_b, self._model
-        if a is None or b is None or model is None:
+        """A and B when both belong to the current model (never decode another model's latent)."""
+        pair, model = self.session.morph.pair_for(self.session.model_key), self.session.model
+        if pair is None or model is None:
+            self._clear_morph()
             return None
+        a, b = pair
         spherical = self.slerp_box.isChecked()
         # The preview and the strip use the same centre, so frame i equals the handle at t_i.
         return a.latent, b.latent, spherical, (model.latent_mean if spherical else None)
@@ -383,35 +278,42 @@ class MorphPanel(QWidget):
         if k >= 2:
             self.slider.setValue(round(SLIDER_MAX * i / (k - 1)))
 
+    def _clear_morph(self) -> None:
+        self.jobs.cancel("preview")
+        self.jobs.cancel("strip")
+        self.preview.set_face(None)
+        self.preview.setText("Choose endpoints A and B")
+        self.preview_caption.setText("")
+        self._strip_latents = np.zeros((0, 1), np.float32)
+        self.strip.set_frames(np.zeros((0, 1, 1, 3), np.uint8), self._strip_latents)
+
     def _request_preview(self) -> None:
-        spec, model = self._interpolation(), self._model
+        spec, model = self._interpolation(), self.session.model
         if spec is None or model is None:
             return
         a, b, spherical, center = spec
         t = self.position()
         latent = interpolate(a, b, t, spherical=spherical, center=center)
-        self._preview_renderer.request(lambda: (model, t, model.decode(latent)[0]))
+        self.jobs.submit("preview", lambda _ctx: (t, model.decode(latent)[0]), on_result=self._on_preview,
+                         on_error=lambda m: self.session.report_error("Morph", m), show_superseded=True)
 
     def _request_strip(self) -> None:
-        spec, model = self._interpolation(), self._model
+        spec, model = self._interpolation(), self.session.model
         if spec is None or model is None:
             return
         a, b, spherical, center = spec
         latents = morph_latents(a, b, self.frames_box.value(), spherical=spherical, center=center)
-        self._strip_renderer.request(lambda: (model, latents, model.decode(latents)))
+        self.jobs.submit("strip", lambda _ctx: (latents, model.decode(latents)), on_result=self._on_strip,
+                         on_error=lambda m: self.session.report_error("Morph", m), show_superseded=True)
 
-    def _on_preview(self, result: tuple[FaceModel, float, np.ndarray]) -> None:
-        model, t, face = result
-        if model is not self._model:
-            return
+    def _on_preview(self, result: tuple[float, np.ndarray]) -> None:
+        t, face = result
         self.preview.set_face(face)
         self.preview_caption.setText(f"t = {t:.3f}   ({'slerp' if self.slerp_box.isChecked() else 'lerp'})")
         self.preview_rendered.emit()
 
-    def _on_strip(self, result: tuple[FaceModel, np.ndarray, np.ndarray]) -> None:
-        model, latents, faces = result
-        if model is not self._model:
-            return
+    def _on_strip(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        latents, faces = result
         self._strip_latents = latents
         self.strip.set_frames(faces, latents)
         self.strip.set_position(self.position())
@@ -420,11 +322,12 @@ class MorphPanel(QWidget):
 
     # --------------------------------------------------------------- dialogs
     def _ask_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export morph strip", "morph.png", "PNG images (*.png)")
-        if path:
+        path = ask_png_path(self, self.session.settings, "Export morph strip", "morph.png")
+        if path is not None:
             self.export_png(path)
 
     def _ask_gif(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export morph GIF", "morph.gif", "GIF animations (*.gif)")
-        if path:
+        path = ask_save_path(self, self.session.settings, "export", "Export morph GIF", "morph.gif",
+                             "GIF animations (*.gif)", ".gif")
+        if path is not None:
             self.export_gif(path)

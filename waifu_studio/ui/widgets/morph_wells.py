@@ -10,7 +10,7 @@ from PySide6.QtGui import QDrag, QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from ...core.models.seeds import MAX_SEED
-from .face_tile import LATENT_MIME, FaceLabel, latent_from_mime, latent_mime_data
+from .face_tile import LATENT_MIME, FaceLabel, face_from_mime, latent_mime_data
 
 WELL_FACE_PX = 160
 
@@ -19,14 +19,17 @@ class EndpointWell(QFrame):
     """One morph end. Emits requests; the panel does the work and calls :meth:`show_endpoint`."""
 
     seed_requested = Signal(int)
-    latent_dropped = Signal(object, str)  # latent, label
+    face_dropped = Signal(object)  # DraggedFace
     file_dropped = Signal(str)
+    open_requested = Signal()  # "Open image...": the panel asks for a file
     cancel_requested = Signal()
 
     def __init__(self, which: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.which = which
         self._latent: np.ndarray | None = None
+        self._seed: int | None = None
+        self._model_key: str | None = None
         self._press: QPoint | None = None
         self.setAcceptDrops(True)
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -47,8 +50,12 @@ class EndpointWell(QFrame):
         self.seed_box.setToolTip("Seed of this endpoint's face")
         self.use_seed = QPushButton("Use seed")
         self.randomize = QPushButton("Randomize")
-        self.use_seed.clicked.connect(lambda: self.seed_requested.emit(self.seed_box.value()))
+        self.open_button = QPushButton("Open image...")
+        self.open_button.setToolTip("Use a face from an image file (encoded, or found by inversion for a GAN)")
+        self.use_seed.clicked.connect(self._apply_seed)
+        self.seed_box.lineEdit().returnPressed.connect(self._apply_seed)  # Enter applies the typed seed
         self.randomize.clicked.connect(self._randomize)
+        self.open_button.clicked.connect(self.open_requested)
 
         # Inversion of a dropped image (GANs) takes seconds: show it and let the user stop it.
         self.progress = QProgressBar()
@@ -69,18 +76,24 @@ class EndpointWell(QFrame):
         layout.addWidget(self.face, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.caption)
         layout.addLayout(seed_row)
-        layout.addWidget(self.randomize)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.randomize)
+        buttons.addWidget(self.open_button)
+        layout.addLayout(buttons)
         layout.addLayout(busy_row)
         layout.addStretch(1)
 
     # ----------------------------------------------------------------- state
     def show_endpoint(self, latent: np.ndarray | None, face: np.ndarray | None, label: str,
-                      seed: int | None = None) -> None:
+                      seed: int | None = None, *, model_key: str | None = None, note: str = "") -> None:
+        """Show an endpoint; ``note`` (e.g. "from another model") is shown under its label."""
         self._latent = None if latent is None else np.asarray(latent, np.float32)
+        self._seed, self._model_key = seed, model_key
         self.face.set_face(face)
         if face is None:
             self.face.setText("Drop a face\nor an image file")
-        self.caption.setText(label or "-")
+        self.caption.setText((label or "-") + (f"\n{note}" if note else ""))
+        self.caption.setStyleSheet("QLabel { color: #e8a33d; }" if note else "")
         if seed is not None and seed != self.seed_box.value():
             self.seed_box.blockSignals(True)
             self.seed_box.setValue(int(seed))
@@ -93,13 +106,17 @@ class EndpointWell(QFrame):
         self.progress.setValue(0)
         if text:
             self.progress.setFormat(text)
-        for w in (self.use_seed, self.randomize, self.seed_box):
+        for w in (self.use_seed, self.randomize, self.seed_box, self.open_button):
             w.setEnabled(not busy)
 
     def set_stopping(self) -> None:
         """Cancel was pressed during an inversion: it ends at its next step with the best face so far."""
         self.cancel.setEnabled(False)
         self.progress.setFormat("Stopping: keeping the best face so far...")
+
+    def _apply_seed(self) -> None:
+        self.seed_box.interpretText()
+        self.seed_requested.emit(self.seed_box.value())
 
     def _randomize(self) -> None:
         seed = random.randint(0, 99_999)  # small numbers are easy to note down and type back in
@@ -126,9 +143,9 @@ class EndpointWell(QFrame):
     def dropEvent(self, event: QDropEvent) -> None:
         self._set_highlight(False)
         mime = event.mimeData()
-        latent = latent_from_mime(mime)
-        if latent is not None:
-            self.latent_dropped.emit(latent, mime.text() or "dropped face")
+        face = face_from_mime(mime)
+        if face is not None:
+            self.face_dropped.emit(face)
             event.acceptProposedAction()
             return
         files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
@@ -147,7 +164,8 @@ class EndpointWell(QFrame):
                 (event.position().toPoint() - self._press).manhattanLength() > 8:
             self._press = None
             drag = QDrag(self)
-            drag.setMimeData(latent_mime_data(self._latent, self.caption.text()))
+            drag.setMimeData(latent_mime_data(self._latent, self.caption.text().split("\n")[0], seed=self._seed,
+                                              model_key=self._model_key))
             if self.face.pixmap() is not None:
                 drag.setPixmap(self.face.pixmap().scaled(64, 64))
             drag.exec(Qt.DropAction.CopyAction)

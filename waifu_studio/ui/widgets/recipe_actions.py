@@ -10,26 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication
 
 from ...core.explore.recipe_command import recipe_command
 from ...core.explore.reproduce import write_recipe_file
 from ...core.io.recipe import Recipe
 from ..session import Session
-from ..workers import Task, start_task
+from ..workers import Jobs, Task
 
 
-def save_recipe(owner: QWidget, session: Session, recipe: Recipe, models: Sequence, path: str | Path,
+def save_recipe(jobs: Jobs, session: Session, recipe: Recipe, models: Sequence, path: str | Path,
                 on_saved: Callable[[Path], None] | None = None) -> Task:
-    """Write ``recipe`` rendered by ``models`` to ``path`` in a worker; status message or error dialog."""
+    """Write ``recipe`` rendered by ``models`` to ``path`` as one of ``jobs`` (the panel's); status or error."""
 
     def saved(written: Path) -> None:
         session.status_message.emit(f"Saved {written}")
         if on_saved is not None:
             on_saved(written)
 
-    return start_task(write_recipe_file, recipe, list(models), Path(path), owner=owner, on_result=saved,
-                      on_error=lambda msg: session.report_error("Cannot save image", msg))
+    models, path = list(models), Path(path)
+    return jobs.submit(f"save {path}", lambda _ctx: write_recipe_file(recipe, models, path), on_result=saved,
+                       on_error=lambda msg: session.report_error("Cannot save image", msg))
 
 
 def copy_command(session: Session, recipe: Recipe, checkpoints: Sequence[str | Path], out_name: str) -> str:

@@ -7,16 +7,12 @@ shows the finished picture. GANs have no encoder, so the panel says so instead.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -27,51 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.data import builtin_faces, load_folder
-from ...core.io.export import make_grid, save_image
+from ...core.io.export import save_image
 from ...core.models import FaceModel
-from ...core.quality.metrics import psnr, recon_metrics
+from ...core.quality.reconstructions import ReconResult, reconstruct_faces
+from ..dialogs import ask_folder, ask_png_path
 from ..images import array_to_pixmap
 from ..session import Session
-from ..workers import Task, start_task
+from ..workers import Jobs
 
-PAIRS_PER_ROW = 8
 NO_ENCODER = ("Reconstructions need an encoder (AE or VAE).\n"
               "Load an autoencoder or a VAE to compare faces with their reconstructions.")
-
-
-@dataclass
-class ReconResult:
-    faces: np.ndarray  # (N, H, W, 3) real faces
-    recons: np.ndarray  # (N, H, W, 3) their reconstructions
-    psnrs: np.ndarray  # (N,) dB per face
-    metrics: dict[str, float]  # recon_metrics of the whole set
-    grid: np.ndarray  # the picture shown (and exported)
-    description: str
-
-
-def reconstruct_faces(model: FaceModel, folder: str | None, count: int, progress: Callable | None = None,
-                      cancel: threading.Event | None = None) -> ReconResult:
-    """Faces (built-in set, or the first ``count`` of a folder), reconstructions, PSNRs and a grid."""
-    if folder is None:
-        faces = builtin_faces(count=count, resolution=model.resolution, cancel=cancel).images
-        description = f"{len(faces)} built-in faces"
-    else:
-        dataset = load_folder(folder, model.resolution, cancel=cancel,
-                              progress=(lambda done, total: progress((done, total))) if progress else None)
-        faces = dataset.images[:count]
-        description = f"{len(faces)} faces from {Path(folder).name}"
-    faces = np.ascontiguousarray(faces)
-    recons = model.reconstruct(faces)
-    psnrs = np.array([psnr(a, b) for a, b in zip(faces, recons, strict=True)])
-    metrics = recon_metrics(model, faces)
-    # Each tile is one pair (real | reconstruction) so pairs never blur into each other.
-    pairs = np.concatenate([faces, np.full_like(faces[:, :, :2], 255), recons], axis=2)
-    scale = max(1, 64 // model.resolution)
-    labels = [f"{p:.1f} dB" if np.isfinite(p) else "exact" for p in psnrs]
-    grid = make_grid(pairs, ncols=min(PAIRS_PER_ROW, len(pairs)), padding=6, labels=labels, scale=scale,
-                     label_height=14 * scale if scale > 1 else 16)
-    return ReconResult(faces, recons, psnrs, metrics, grid, description)
 
 
 class ReconstructionsPanel(QWidget):
@@ -84,8 +45,7 @@ class ReconstructionsPanel(QWidget):
         self.session = session
         self._model: FaceModel | None = None
         self._folder: str | None = None
-        self._task: Task | None = None
-        self._stamp = 0
+        self.jobs = Jobs(self)
         self.result: ReconResult | None = None
 
         self.source_box = QComboBox()
@@ -142,16 +102,12 @@ class ReconstructionsPanel(QWidget):
         model = self._model
         if model is None or not model.has_encoder:
             return
-        if self._task is not None:
-            self._task.cancel()
-        self._stamp += 1
-        stamp = self._stamp
+        folder, count = self._folder, self.count_box.value()
         self.progress.show()
         self.summary_label.setText("Reconstructing...")
-        self._task = start_task(reconstruct_faces, model, self._folder, self.count_box.value(),
-                                    on_result=lambda r: self._on_result(stamp, model, r),
-                                    on_error=lambda m: self._on_error(stamp, m),
-                                    on_finished=lambda: self._on_finished(stamp))
+        self.jobs.submit("reconstruct",
+                         lambda ctx: reconstruct_faces(model, folder, count, progress=ctx.progress, cancel=ctx.cancel),
+                         on_result=self._on_result, on_error=self._on_error, on_finished=self.progress.hide)
 
     def export_png(self, path: str | os.PathLike) -> Path | None:
         """The grid as shown (pairs with their PSNR)."""
@@ -160,10 +116,7 @@ class ReconstructionsPanel(QWidget):
         return save_image(self.result.grid, path)
 
     def shutdown(self) -> None:
-        self._stamp += 1
-        if self._task is not None:
-            self._task.cancel()
-            self._task.wait(10000)
+        self.jobs.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
         self.shutdown()
@@ -171,6 +124,8 @@ class ReconstructionsPanel(QWidget):
 
     # -------------------------------------------------------------- private
     def _on_model_changed(self, model: FaceModel | None) -> None:
+        self.jobs.cancel()
+        self.progress.hide()
         self._model = model
         self.result = None
         self.grid_label.clear()
@@ -184,9 +139,7 @@ class ReconstructionsPanel(QWidget):
         if usable:
             self.compute()  # the built-in set is small: show something at once
 
-    def _on_result(self, stamp: int, model: FaceModel, result: ReconResult) -> None:
-        if stamp != self._stamp or model is not self._model:
-            return
+    def _on_result(self, result: ReconResult) -> None:
         self.result = result
         m = result.metrics
         self.summary_label.setText(
@@ -197,29 +150,23 @@ class ReconstructionsPanel(QWidget):
         self.grid_label.setPixmap(array_to_pixmap(result.grid))
         self.computed.emit()
 
-    def _on_error(self, stamp: int, message: str) -> None:
-        if stamp == self._stamp:
-            self.summary_label.setText("Failed.")
-            self.session.report_error("Reconstructions", message)
-
-    def _on_finished(self, stamp: int) -> None:
-        if stamp == self._stamp:
-            self.progress.hide()
+    def _on_error(self, message: str) -> None:
+        self.summary_label.setText("Failed.")
+        self.session.report_error("Reconstructions", message)
 
     def _on_source_chosen(self, index: int) -> None:
         if index == 0:
             self.set_folder(None)
             return
-        path = QFileDialog.getExistingDirectory(self, "Folder of faces")
-        if path:
+        path = ask_folder(self, self.session.settings, "dataset", "Folder of faces")
+        if path is not None:
             self.set_folder(path)
         else:
             self.source_box.setCurrentIndex(0 if self._folder is None else 1)
 
     def _ask_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export reconstructions", "reconstructions.png",
-                                              "PNG images (*.png)")
-        if path:
+        path = ask_png_path(self, self.session.settings, "Export reconstructions", "reconstructions.png")
+        if path is not None:
             try:
                 self.export_png(path)
             except Exception as err:  # noqa: BLE001 - any failure is shown to the user

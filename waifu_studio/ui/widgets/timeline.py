@@ -29,7 +29,7 @@ from ...core.explore.timeline import SnapshotModels, TimelineFrame, export_timel
 from ...core.models.seeds import MAX_SEED
 from ...state.timeline import TimelineState
 from ..session import Session
-from ..workers import LatestRenderer, Task, start_task
+from ..workers import Jobs, Task
 from .face_grid import FaceGrid
 
 POLL_MS = 3000  # how often the run folder is read again
@@ -48,11 +48,7 @@ class TimelinePanel(QWidget):
         self.state = state or TimelineState()
         self.models = SnapshotModels()
         self.shown: TimelineFrame | None = None
-        self._tasks: list[Task] = []
-        self._reading: Task | None = None
-        self.renderer = LatestRenderer(self)
-        self.renderer.result.connect(self._on_rendered)
-        self.renderer.error.connect(lambda msg: session.report_error("Cannot draw this snapshot", msg))
+        self.jobs = Jobs(self)
         self._build()
         self.state.changed.connect(self._request)
         self.state.snapshots_changed.connect(self._on_snapshots)
@@ -143,7 +139,7 @@ class TimelinePanel(QWidget):
 
     def reload(self) -> Task | None:
         run_dir = self.state.run_dir
-        if run_dir is None or (self._reading is not None and self._reading.is_running()):
+        if run_dir is None or self.jobs.is_busy("read"):
             return None
 
         def done(result) -> None:  # noqa: ANN001 - (snapshots, metrics)
@@ -154,8 +150,7 @@ class TimelinePanel(QWidget):
             self.poll.stop()
             self.session.report_error("Cannot read the run folder", message)
 
-        self._reading = start_task(read_timeline, run_dir, on_result=done, on_error=failed)
-        return self._reading
+        return self.jobs.submit("read", lambda _ctx: read_timeline(run_dir), on_result=done, on_error=failed)
 
     def _on_training_checkpoint(self, path: Path) -> None:
         run_dir = Path(path).parent
@@ -198,7 +193,9 @@ class TimelinePanel(QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(self.state.index)
         self.slider.blockSignals(False)
-        self.renderer.request(lambda: render_frame(models.get(snapshot.path), snapshot.step, view, rows))
+        self.jobs.submit("render", lambda _ctx: render_frame(models.get(snapshot.path), snapshot.step, view, rows),
+                         on_result=self._on_rendered, show_superseded=True,
+                         on_error=lambda msg: self.session.report_error("Cannot draw this snapshot", msg))
 
     def _on_rendered(self, frame: TimelineFrame) -> None:
         self.shown = frame
@@ -251,11 +248,9 @@ class TimelinePanel(QWidget):
             self.session.report_error("Nothing to export", "This run has no snapshots yet.")
             return None
         ncols = max(1, round(math.sqrt(len(view.seeds))))
-        task = start_task(export_timeline_gif, snapshots, view, ncols, Path(path),
-                          on_result=lambda p: self.session.status_message.emit(f"Saved {p}"),
-                          on_error=lambda msg: self.session.report_error("Cannot export the timeline", msg))
-        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
-        return task
+        return self.jobs.submit(f"save {path}", lambda _ctx: export_timeline_gif(snapshots, view, ncols, Path(path)),
+                                on_result=lambda p: self.session.status_message.emit(f"Saved {p}"),
+                                on_error=lambda msg: self.session.report_error("Cannot export the timeline", msg))
 
     def _ask_gif(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export timeline GIF", "timeline.gif", "GIF animations (*.gif)")
@@ -265,12 +260,9 @@ class TimelinePanel(QWidget):
     def shutdown(self) -> None:
         self.poll.stop()
         self.player.stop()
-        for task in [*self._tasks, *([self._reading] if self._reading else [])]:
-            task.cancel()
-            if task.is_running():
-                task.thread.quit()
-            task.wait()
-        self.renderer.shutdown()
+        self.jobs.cancel("render")
+        self.jobs.cancel("read")
+        self.jobs.shutdown(cancel=False)  # exports finish
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()

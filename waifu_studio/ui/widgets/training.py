@@ -3,7 +3,7 @@
 The panel wires three parts and the run controls: the Faces box (:mod:`.training_data`), the
 model form (:mod:`.training_form`) and the live view (:mod:`.training_view`). All heavy work
 runs elsewhere: training in :class:`TrainingController`'s thread, data scans, run-folder reads
-and polls and GIF export in ``start_task``. The panel only draws plain data it is sent.
+and polls and GIF export as the panel's ``Jobs``. The panel only draws plain data it is sent.
 """
 
 from __future__ import annotations
@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, Signal
-from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from ...core.config import RunConfig
 from ...core.data import FaceDataset
 from ...core.errors import WaifuError
 from ...core.io.export import make_grid
+from ...core.training import read_run_config
+from ..dialogs import ask_folder, ask_save_path
 from ..session import Session
-from ..workers import Task, start_task
+from ..workers import Jobs, Task
 from .training_controls import RunControls
 from .training_data import FacesBox, ScanResult, scan_dataset
 from .training_form import GUI_SAMPLE_EVERY, RunForm
@@ -50,7 +52,7 @@ class TrainingPanel(QWidget):
         self._resume_dir: Path | None = None  # the run the "resume" state continues
         self._refused: tuple[Path, str] | None = None  # a resume with nothing to train: back to "resume"
         self._auto_run_dir = False
-        self._tasks: list[Task] = []
+        self.jobs = Jobs(self)
         self._shown_once = False
         self._state = "idle"
         self._build()
@@ -60,7 +62,7 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         self.form = RunForm()
-        self.faces = FacesBox(self.form.field_value("resolution"))
+        self.faces = FacesBox(self.form.field_value("resolution"), self.session.settings)
         # The parts' controls, under the names the panel always had (tests, main window).
         self.builtin_radio, self.folder_radio = self.faces.builtin_radio, self.faces.folder_radio
         self.builtin_count, self.summary_label = self.faces.builtin_count, self.faces.summary_label
@@ -77,13 +79,18 @@ class TrainingPanel(QWidget):
         ll = QVBoxLayout(left_inner)
         ll.addWidget(self.faces)
         ll.addWidget(self.form)
-        ll.addWidget(self.controls)
         ll.addStretch(1)
-        left = QScrollArea()
-        left.setWidget(left_inner)
-        left.setWidgetResizable(True)
-        left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = QScrollArea()
+        scroll.setWidget(left_inner)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The run buttons stay below the scrolling settings: Start is never scrolled out of sight.
+        left = QWidget()
         left.setFixedWidth(370)
+        left_column = QVBoxLayout(left)
+        left_column.setContentsMargins(0, 0, 0, 0)
+        left_column.addWidget(scroll, 1)
+        left_column.addWidget(self.controls)
 
         self.view = TrainingView()
         self.plot, self.progress, self.grid_view = self.view.plot, self.view.progress, self.view.grid_view
@@ -106,11 +113,13 @@ class TrainingPanel(QWidget):
         c.done.connect(self._on_done)
         c.finished.connect(self._on_finished)
         c.data_progress.connect(self.view.show_data_progress)
+        c.training_started.connect(self.view.show_training_started)
         c.run_config.connect(self.form.apply_config)
         c.history.connect(self.view.add_rows)
         self.view.sample_shown.connect(self.sample_shown)
         self.faces.dataset_scanned.connect(self._on_dataset_scanned)
         self.faces.scan_failed.connect(self._on_scan_failed)
+        self.faces.usable_changed.connect(lambda _usable: self._set_state(self._state))
         self.form.resolution_changed.connect(self.faces.set_resolution)
         self.start_button.clicked.connect(self._on_start_clicked)
         self.pause_button.toggled.connect(self._on_pause_toggled)
@@ -190,10 +199,8 @@ class TrainingPanel(QWidget):
 
     def prepare_resume(self, run_dir: str | Path) -> Task:
         """Show a run's settings with Epochs and Max steps editable; "Resume training" then continues it."""
-        task = start_task(read_resume_info, Path(run_dir), on_result=self._on_resume_info,
-                          on_error=self._on_resume_info_failed)
-        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
-        return task
+        return self.jobs.submit("resume info", lambda _ctx: read_resume_info(Path(run_dir)),
+                                on_result=self._on_resume_info, on_error=self._on_resume_info_failed)
 
     def resume_run(self, run_dir: str | Path, *, epochs: int | None = None, max_steps: int | None = None) -> None:
         """Continue the run in ``run_dir`` from its last checkpoint; ``epochs``/``max_steps`` set a new end."""
@@ -252,6 +259,7 @@ class TrainingPanel(QWidget):
 
     def _on_pause_toggled(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
+        self.view.set_paused(paused and self.controller.is_running())
         if not self.controller.is_running():
             return
         if paused:
@@ -265,7 +273,8 @@ class TrainingPanel(QWidget):
         return self.controller.is_running()
 
     def stop_and_wait(self, timeout_s: float = 10) -> bool:
-        """Stop cleanly (the trainer saves a checkpoint) and wait for the thread (window close)."""
+        """Stop cleanly (the trainer saves a checkpoint) and block until the thread ends (last resort:
+        the main window's close stops training without blocking and waits for :attr:`training_finished`)."""
         if not self.controller.is_running():
             return True
         self.controller.stop()
@@ -275,14 +284,8 @@ class TrainingPanel(QWidget):
         """Stop training, watching and background tasks (the main window's closeEvent)."""
         self.stop_and_wait()
         self.detach()
-        tasks = [t for t in (self.faces.running_task(), self.watcher.running_task(), *self._tasks)
-                 if t is not None and t.is_running()]
-        for task in tasks:
-            task.cancel()
-        # start_task queues thread.quit to this thread, so a plain wait() would only time out: let events run.
-        deadline = time.monotonic() + 5
-        while any(t.is_running() for t in tasks) and time.monotonic() < deadline:
-            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        for jobs in (self.faces.jobs, self.watcher.jobs, self.jobs):
+            jobs.shutdown()
 
     def _on_metrics(self, metrics: Any) -> None:
         self.view.add_rows([metrics.to_json()])
@@ -324,6 +327,10 @@ class TrainingPanel(QWidget):
         if state != "resume":
             self._resume_dir = None
         self.controls.set_state(state, has_run=self.run_dir is not None)
+        if state == "idle" and not self.faces.usable:  # it would start, then fail on the faces
+            self.start_button.setEnabled(False)
+        self.start_button.setToolTip("" if self.faces.usable or state != "idle" else
+                                     "No usable faces: choose the built-in faces or a folder with face images")
         self.form.set_mode("edit" if state == "idle" else "resume" if state == "resume" else "locked")
         self.faces.set_editable(state == "idle")
 
@@ -341,6 +348,13 @@ class TrainingPanel(QWidget):
         self._set_state("attached")
         self.log(f"watching {run_dir}")
         self.watcher.start(run_dir)
+        # The form shows the settings of the run being watched (read off the GUI thread).
+        self.jobs.submit("attached config", lambda _ctx: read_run_config(run_dir), on_result=self._on_attached_config,
+                         on_error=lambda message: self.log(f"settings not shown: {message}"))
+
+    def _on_attached_config(self, config: RunConfig) -> None:
+        if self._state == "attached":
+            self.form.apply_config(config)
 
     def detach(self) -> None:
         if self.watcher.stop():
@@ -363,8 +377,8 @@ class TrainingPanel(QWidget):
         if not checked:
             self.detach()
             return
-        path = QFileDialog.getExistingDirectory(self, "Run folder to watch", str(Path.home() / "WaifuStudio" / "runs"))
-        if path:
+        path = ask_folder(self, self.session.settings, "run", "Run folder to watch")
+        if path is not None:
             self.attach_run(path)
         else:
             self.attach_button.setChecked(False)
@@ -374,9 +388,8 @@ class TrainingPanel(QWidget):
         if self._state == "resume":
             self.cancel_resume()
             return
-        start = self.run_dir if self.run_dir is not None else Path.home() / "WaifuStudio" / "runs"
-        path = QFileDialog.getExistingDirectory(self, "Run folder to resume", str(start))
-        if path:
+        path = ask_folder(self, self.session.settings, "run", "Run folder to resume")
+        if path is not None:
             self.prepare_resume(path)
 
     def export_timelapse(self, path: str | Path) -> Task | None:
@@ -384,10 +397,9 @@ class TrainingPanel(QWidget):
         if self.run_dir is None:
             self.session.report_error("Cannot export", "no run yet: start, resume or attach to a run first")
             return None
-        task = start_task(write_timelapse, self.run_dir, Path(path), on_result=self._on_timelapse,
-                          on_error=self._on_timelapse_failed)
-        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
-        return task
+        run_dir = self.run_dir
+        return self.jobs.submit(f"timelapse {path}", lambda _ctx: write_timelapse(run_dir, Path(path)),
+                                on_result=self._on_timelapse, on_error=self._on_timelapse_failed)
 
     def _on_timelapse(self, path: Path) -> None:
         self.log(f"timelapse written: {path}")
@@ -398,7 +410,7 @@ class TrainingPanel(QWidget):
         self.session.report_error("Timelapse export failed", message)
 
     def _choose_gif(self) -> None:
-        default = str((self.run_dir or Path.home()) / "timelapse.gif")
-        path, _ = QFileDialog.getSaveFileName(self, "Export timelapse GIF", default, "GIF (*.gif)")
-        if path:
+        path = ask_save_path(self, self.session.settings, "export", "Export timelapse GIF", "timelapse.gif",
+                             "GIF (*.gif)", ".gif")
+        if path is not None:
             self.export_timelapse(path)

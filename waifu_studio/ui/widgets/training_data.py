@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHeaderView,
@@ -34,27 +33,26 @@ from ...core.config import DataConfig
 from ...core.data import FaceDataset, SkippedFile, load_dataset
 from ...core.errors import WaifuError
 from ...core.io.export import make_grid
-from ..workers import Task, start_task
+from ..dialogs import ask_folder
+from ..workers import Jobs, Task
 from .training_view import GridView
 
 
 @dataclass
 class ScanResult:
-    stamp: int  # which scan request this answers (the newest wins)
     dataset: FaceDataset | None = None
     strip: np.ndarray | None = None  # a row of real faces from the set
     error: str = ""
 
 
-def scan_dataset(config: DataConfig, stamp: int, progress: Any = None, cancel: Any = None) -> ScanResult:
+def scan_dataset(config: DataConfig, progress: Any = None, cancel: Any = None) -> ScanResult:
     """Load (and cache) the faces ``config`` names and pick ~12 of them for a preview strip."""
     try:
-        dataset = load_dataset(config, progress=lambda d, t: progress((stamp, d, t)) if progress else None,
-                               cancel=cancel)
+        dataset = load_dataset(config, progress=lambda d, t: progress((d, t)) if progress else None, cancel=cancel)
     except WaifuError as err:
-        return ScanResult(stamp, error=str(err))
+        return ScanResult(error=str(err))
     pick = np.unique(np.linspace(0, len(dataset) - 1, min(12, len(dataset))).round().astype(int))
-    return ScanResult(stamp, dataset, make_grid(dataset.images[pick], ncols=len(pick), padding=1))
+    return ScanResult(dataset, make_grid(dataset.images[pick], ncols=len(pick), padding=1))
 
 
 class FacesBox(QGroupBox):
@@ -62,15 +60,17 @@ class FacesBox(QGroupBox):
 
     dataset_scanned = Signal(object)  # FaceDataset
     scan_failed = Signal(str)  # a message a person can act on
+    usable_changed = Signal(bool)  # whether the chosen faces can be trained on (Start follows it)
 
-    def __init__(self, resolution: int, parent: QWidget | None = None) -> None:
+    def __init__(self, resolution: int, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__("Faces", parent)
+        self.settings = settings  # remembers the folder dialog's last folder
         self.dataset: FaceDataset | None = None
+        self.usable = True  # False once a scan found no usable faces, or no folder is chosen
         self.details_dialog: QDialog | None = None
         self._folder: str | None = None
         self._resolution = resolution
-        self._scan_task: Task | None = None
-        self._scan_stamp = 0
+        self.jobs = Jobs(self)
         self._build()
         self._scan_timer = QTimer(self, singleShot=True, interval=300)  # debounce form edits
         self._scan_timer.timeout.connect(self.scan)
@@ -135,20 +135,18 @@ class FacesBox(QGroupBox):
         """Scan the chosen faces now; the newest scan wins."""
         if self.folder_radio.isChecked() and not self._folder:
             self.summary_label.setText("choose a folder")
+            self._set_usable(False)
             return None
-        if self._scan_task is not None:
-            self._scan_task.cancel()
-        self._scan_stamp += 1
-        stamp = self._scan_stamp
+        config = self.data_config()
         self.summary_label.setText("scanning...")
         self.details_button.setEnabled(False)
-        self._scan_task = start_task(scan_dataset, self.data_config(), stamp, on_result=self._on_scanned,
-                                     on_progress=self._on_scan_progress)
-        return self._scan_task
+        return self.jobs.submit("scan", lambda ctx: scan_dataset(config, ctx.progress, ctx.cancel),
+                                on_result=self._on_scanned, on_progress=self._on_scan_progress)
 
-    def running_task(self) -> Task | None:
-        """The scan in flight, if any (shutdown cancels it)."""
-        return self._scan_task if self._scan_task is not None and self._scan_task.is_running() else None
+    def _set_usable(self, usable: bool) -> None:
+        if usable != self.usable:
+            self.usable = usable
+            self.usable_changed.emit(usable)
 
     def show_skipped_details(self) -> QDialog:
         """A table of the skipped files and why each was skipped."""
@@ -170,22 +168,21 @@ class FacesBox(QGroupBox):
 
     # ------------------------------------------------------------------ scan results
     def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder of face images", self._folder or str(Path.home()))
-        if path:
+        path = ask_folder(self, self.settings, "dataset", "Folder of face images")
+        if path is not None:
             self.set_dataset_folder(path)
 
-    def _on_scan_progress(self, progress: tuple[int, int, int]) -> None:
-        stamp, done, total = progress
-        if stamp == self._scan_stamp:
-            self.summary_label.setText(f"scanning... {done:,}/{total:,}")
+    def _on_scan_progress(self, progress: tuple[int, int]) -> None:
+        done, total = progress
+        self.summary_label.setText(f"scanning... {done:,}/{total:,}")
 
     def _on_scanned(self, result: ScanResult) -> None:
-        if result.stamp != self._scan_stamp:
-            return  # a newer scan is on its way
         if result.error or result.dataset is None or result.strip is None:
             self.summary_label.setText("no usable faces")
+            self._set_usable(False)
             self.scan_failed.emit(result.error)
             return
+        self._set_usable(True)
         self.dataset = ds = result.dataset
         self.summary_label.setText(f"{len(ds):,} faces, {len(ds.skipped):,} skipped")
         self.summary_label.setToolTip(ds.summary())

@@ -90,7 +90,9 @@ class TrainingView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.grid: np.ndarray | None = None  # the sample grid on screen
-        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}  # what the plot shows (smoothed when Smooth is on)
+        self._raw_curves: dict[str, pg.PlotDataItem] = {}  # the raw values, faint, under smoothed curves
+        self._paused = False
         self.last_row: dict[str, Any] = {}
         self._steps: list[float] = []
         self._losses: dict[str, list[float]] = {}
@@ -104,17 +106,22 @@ class TrainingView(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
+        # Plain numbers: an SI scale ("loss (x0.001)") beside log-scale ticks ("5·10¹") read as nonsense.
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.legend = self.plot.addLegend(offset=(-10, 10))
         self.smooth_check = QCheckBox("Smooth")
         self.smooth_check.setChecked(True)
         self.log_check = QCheckBox("Log scale")
+        self.last_label = QLabel("")  # the newest raw values: smoothing lags behind them
+        self.last_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         plot_col = QVBoxLayout()
         plot_col.addWidget(self.plot, 1)
         checks = QHBoxLayout()
         checks.addWidget(self.smooth_check)
         checks.addWidget(self.log_check)
         checks.addStretch(1)
+        checks.addWidget(self.last_label)
         plot_col.addLayout(checks)
         self.grid_view = GridView(min_side=300)
         self.grid_label = QLabel("Samples (seeds 0-63): none yet")
@@ -148,15 +155,35 @@ class TrainingView(QWidget):
 
     # ------------------------------------------------------------------ public
     def reset(self) -> None:
-        """Forget the curves and progress of the previous run."""
+        """Forget the curves, grid and progress of the previous run."""
         self._steps, self._losses, self.last_row = [], {}, {}
-        for curve in self.curves.values():
+        for curve in [*self.curves.values(), *self._raw_curves.values()]:
             self.plot.removeItem(curve)
         self.legend.clear()
-        self.curves = {}
-        self.progress.setFormat("step %v / %m")
+        self.curves, self._raw_curves = {}, {}
+        self.progress.setFormat("starting...")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.epoch_label.setText("epoch -")
+        self.speed_label.setText("- img/s")
+        self.eta_label.setText("ETA --")
+        self.last_label.setText("")
+        self.grid_label.setText("Samples (seeds 0-63): none yet")
+        self._paused = False
+
+    def set_paused(self, paused: bool) -> None:
+        """While paused the ETA is not counting down: say so instead of showing a stale time."""
+        self._paused = paused
+        if paused:
+            self.eta_label.setText("ETA paused")
+        elif self.last_row:
+            self._update_progress(self.last_row)
+
+    def show_training_started(self, step: int, total_steps: int) -> None:
+        """The faces are loaded and steps run: the bar counts steps from now on."""
+        self.progress.setFormat("step %v / %m")
+        self.progress.setRange(0, max(1, total_steps))
+        self.progress.setValue(step)
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         """Append metric rows (a metrics.jsonl line each); redraws are coalesced."""
@@ -203,13 +230,29 @@ class TrainingView(QWidget):
     # ------------------------------------------------------------------ drawing
     def _redraw(self, *_: Any) -> None:
         x = np.asarray(self._steps, float)
+        smooth = self.smooth_check.isChecked()
+        few = len(x) < 3  # a line needs two points: show dots too until there is a curve
+        last = []
         for i, (name, values) in enumerate(self._losses.items()):
+            colour = _COLORS[i % len(_COLORS)]
             curve = self.curves.get(name)
             if curve is None:  # one curve per loss term, created once
-                curve = self.curves[name] = self.plot.plot(name=name, pen=pg.mkPen(_COLORS[i % len(_COLORS)],
-                                                                                   width=2))
+                raw = self._raw_curves[name] = self.plot.plot(pen=pg.mkPen(pg.mkColor(colour).lighter(100), width=1))
+                raw.setOpacity(0.3)
+                curve = self.curves[name] = self.plot.plot(name=name, pen=pg.mkPen(colour, width=2))
             y = np.asarray(values, float)
-            curve.setData(x, ema_smooth(y) if self.smooth_check.isChecked() else y, connect="finite")
+            curve.setData(x, ema_smooth(y) if smooth else y, connect="finite", symbol="o" if few else None,
+                          symbolSize=6, symbolBrush=colour)
+            self._raw_curves[name].setData(x, y, connect="finite")
+            self._raw_curves[name].setVisible(smooth)
+            finite = y[np.isfinite(y)]
+            if len(finite):
+                last.append(f"{name} {finite[-1]:.4g}")
+        self.last_label.setText(("last: " + ", ".join(last)) if last else "")
+        if few and len(x):  # a lone point would get a range around zero (-400..500): show 0..newest step
+            self.plot.setXRange(0, max(1.0, float(x[-1])), padding=0.02)
+        else:
+            self.plot.enableAutoRange(x=True)
 
     def _update_progress(self, row: dict[str, Any]) -> None:
         total = int(row.get("total_steps", 0)) or 1
@@ -218,4 +261,5 @@ class TrainingView(QWidget):
         self.progress.setValue(int(row.get("step", 0)))
         self.epoch_label.setText(f"epoch {int(row.get('epoch', 0)) + 1}/{row.get('epochs', '?')}")
         self.speed_label.setText(f"{float(row.get('images_per_sec', 0)):,.0f} img/s")
-        self.eta_label.setText(f"ETA {format_eta(float(row.get('eta_s', math.inf)))}")
+        eta = "paused" if self._paused else format_eta(float(row.get("eta_s", math.inf)))
+        self.eta_label.setText(f"ETA {eta}")

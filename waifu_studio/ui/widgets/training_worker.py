@@ -1,8 +1,9 @@
 """Training in a QThread: the worker forwards the trainer's hooks as Qt signals, nothing more.
 
-The :class:`Trainer` knows nothing about Qt; :class:`TrainingWorker` builds the data set and the
-trainer and turns every hook call into a signal carrying plain data (numpy arrays, dataclasses).
-:class:`TrainingController` owns the thread, wired once with the canonical five connections.
+The :class:`Trainer` knows nothing about Qt; :func:`run_training` builds the data set and the
+trainer and turns every hook call into a progress event carrying plain data (numpy arrays,
+dataclasses). :class:`TrainingController` runs it through :class:`Jobs` (the app's one way to run
+background work) and re-emits the events as signals on the GUI thread.
 
 Reading and watching a run folder lives in :mod:`.training_run_folder`.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 import os
 import threading
-import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from ...core.config import RunConfig
 from ...core.data import load_dataset
@@ -25,10 +26,13 @@ from ...core.training import (
     StepMetrics,
     Trainer,
     TrainingHooks,
+    TrainResult,
     read_metrics,
     read_run_config,
 )
-from ..workers import track_thread
+from ..workers import Jobs, TaskContext, is_expected_error
+
+TRAIN_KEY = "train"
 
 
 def describe_training_error(err: BaseException, batch_size: int | None = None) -> str:
@@ -44,10 +48,6 @@ def describe_training_error(err: BaseException, batch_size: int | None = None) -
     return f"{type(err).__name__}: {err}"
 
 
-class NothingToTrainError(TrainingError):
-    """A resumed run has already trained as far as its (possibly raised) epochs or max steps reach."""
-
-
 def nothing_left_message(trainer: Trainer) -> str:
     """Why a resumed run would not train one more step, and which setting to raise."""
     tc, step, per_epoch = trainer.config.train, trainer.step, trainer.steps_per_epoch
@@ -60,83 +60,73 @@ def nothing_left_message(trainer: Trainer) -> str:
             f"To train it longer, {' and '.join(fixes)}.")
 
 
-class TrainingWorker(QObject):
-    """Loads the faces, builds a :class:`Trainer` and runs it; every hook becomes a signal."""
+@dataclass(frozen=True)
+class TrainingEvent:
+    """What the training job reports while it runs (as ``ctx.progress`` values): ``kind`` and its data."""
 
-    data_progress = Signal(int, int)  # done, total
-    run_config = Signal(object)  # RunConfig actually used (resume reads it from the folder)
-    history = Signal(object)  # list[dict]: rows already logged (resume)
-    metrics = Signal(object)  # StepMetrics
-    sample = Signal(int, object)  # step, (N, H, W, 3) uint8
-    checkpoint = Signal(str, int)  # path, step
-    log = Signal(str)
-    failed = Signal(str)
-    refused = Signal(str)  # a resumed run has nothing left to train: raise epochs or max steps
-    done = Signal(object)  # TrainResult
-    finished = Signal()
-
-    def __init__(self, run_dir: Path, config: RunConfig | None, resume: bool,
-                 stop: threading.Event, pause: threading.Event, overrides: dict[str, Any] | None = None) -> None:
-        super().__init__()
-        self.run_dir, self.config, self.resume = Path(run_dir), config, resume
-        self.overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-        self.stop_event, self.pause_event = stop, pause
-
-    @Slot()
-    def run(self) -> None:
-        batch_size: int | None = None
-        try:
-            config = read_run_config(self.run_dir) if self.resume else self.config
-            assert config is not None
-            if self.overrides:  # as the CLI's --resume RUN --epochs N: a new end for the same run
-                config = RunConfig(config.model, config.train.replace(**self.overrides), config.data)
-            batch_size = config.train.batch_size
-            self.run_config.emit(config)
-            dataset = load_dataset(config.data, progress=self.data_progress.emit, cancel=self.stop_event)
-            self.log.emit(f"data: {dataset.summary()} ({config.data.source})")
-            if self.stop_event.is_set():
-                self.log.emit("stopped before training started")
-                return
-            hooks = TrainingHooks(
-                stop=self.stop_event, pause=self.pause_event,
-                on_metrics=self.metrics.emit, on_sample=self.sample.emit,
-                on_checkpoint=lambda path, step: self.checkpoint.emit(str(path), step),
-                on_log=self.log.emit)
-            trainer = Trainer(config, dataset.images, self.run_dir, hooks, resume=self.resume)
-            batch_size = trainer.batch_size
-            if self.resume:
-                self.history.emit(read_metrics(self.run_dir))
-                if trainer.step >= trainer.total_steps:  # run() would only re-save the same checkpoint
-                    raise NothingToTrainError(nothing_left_message(trainer))
-            self.done.emit(trainer.run())
-        except NothingToTrainError as err:
-            self.refused.emit(str(err))
-        except Exception as err:  # noqa: BLE001 - a thread must report, never raise
-            if self.stop_event.is_set() and not isinstance(err, (torch.OutOfMemoryError, MemoryError)):
-                self.log.emit(f"stopped: {err}")  # e.g. data loading cancelled by Stop
-            else:
-                if not isinstance(err, WaifuError):
-                    traceback.print_exc()
-                self.failed.emit(describe_training_error(err, batch_size))
-        finally:
-            self.finished.emit()
+    kind: str  # data_progress, training_started, run_config, history, metrics, sample, checkpoint, log
+    args: tuple
 
 
-class _CancelHandle:
-    """What ``workers.stop_all`` calls ``cancel()`` on: a clean stop (checkpoint saved)."""
+@dataclass(frozen=True)
+class Refused:
+    """A resumed run has nothing left to train (the job's result, not an error)."""
 
-    def __init__(self, stop: threading.Event, pause: threading.Event) -> None:
-        self.stop, self.pause = stop, pause
+    message: str
 
-    def cancel(self) -> None:
-        self.stop.set()
-        self.pause.clear()
+
+def run_training(ctx: TaskContext, run_dir: Path, config: RunConfig | None, resume: bool, pause: threading.Event,
+                 overrides: dict[str, Any]) -> TrainResult | Refused | None:
+    """Load the faces, build a :class:`Trainer` and run it; every hook becomes a :class:`TrainingEvent`.
+
+    ``ctx.stop`` (Stop, or closing the window) ends training cleanly: the trainer saves a checkpoint.
+    """
+
+    def emit(kind: str, *args: Any) -> None:
+        ctx.progress(TrainingEvent(kind, args))
+
+    batch_size: int | None = None
+    try:
+        config = read_run_config(run_dir) if resume else config
+        assert config is not None
+        if overrides:  # as the CLI's --resume RUN --epochs N: a new end for the same run
+            config = RunConfig(config.model, config.train.replace(**overrides), config.data)
+        batch_size = config.train.batch_size
+        emit("run_config", config)
+        dataset = load_dataset(config.data, progress=lambda done, total: emit("data_progress", done, total),
+                               cancel=ctx.stop)
+        emit("log", f"data: {dataset.summary()} ({config.data.source})")
+        if ctx.stop.is_set():
+            emit("log", "stopped before training started")
+            return None
+        hooks = TrainingHooks(
+            stop=ctx.stop, pause=pause,
+            on_metrics=lambda metrics: emit("metrics", metrics),
+            on_sample=lambda step, faces: emit("sample", step, faces),
+            on_checkpoint=lambda path, step: emit("checkpoint", str(path), step),
+            on_log=lambda message: emit("log", message))
+        trainer = Trainer(config, dataset.images, run_dir, hooks, resume=resume)
+        batch_size = trainer.batch_size
+        if resume:
+            emit("history", read_metrics(run_dir))
+            if trainer.step >= trainer.total_steps:  # run() would only re-save the same checkpoint
+                return Refused(nothing_left_message(trainer))
+        emit("training_started", trainer.step, trainer.total_steps)
+        return trainer.run()
+    except Exception as err:
+        if ctx.stop.is_set() and not isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+            emit("log", f"stopped: {err}")  # e.g. data loading cancelled by Stop
+            return None
+        if is_expected_error(err):
+            raise TrainingError(describe_training_error(err, batch_size)) from err
+        raise  # a bug: the jobs print its traceback
 
 
 class TrainingController(QObject):
-    """Owns one training thread at a time. Signals are re-emitted on the GUI thread."""
+    """Runs one training at a time through the owner's :class:`Jobs`; its signals fire on the GUI thread."""
 
     data_progress = Signal(int, int)
+    training_started = Signal(int, int)  # step, total steps: the faces are loaded, steps run
     run_config = Signal(object)
     history = Signal(object)
     metrics = Signal(object)
@@ -147,13 +137,11 @@ class TrainingController(QObject):
     refused = Signal(str)
     done = Signal(object)
     started = Signal()
-    finished = Signal()  # the thread is over (finished, stopped or failed)
+    finished = Signal()  # the job is over (finished, stopped or failed)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
-        self._stop = threading.Event()
+        self.jobs = Jobs(self)
         self._pause = threading.Event()
 
     # ------------------------------------------------------------------ control
@@ -180,51 +168,39 @@ class TrainingController(QObject):
 
     def stop(self) -> None:
         """Ask the trainer to stop; it saves a checkpoint and returns."""
-        self._stop.set()
         self._pause.clear()
+        self.jobs.stop(TRAIN_KEY)
 
     def is_running(self) -> bool:
-        try:
-            return self._thread is not None and self._thread.isRunning()
-        except RuntimeError:  # the C++ thread was already deleted
-            return False
+        """True while the training thread runs (its last signals may still be on their way)."""
+        task = self.jobs.running(TRAIN_KEY)
+        return task is not None and task.thread_alive()
 
     def wait(self, timeout_ms: int = 10_000) -> bool:
-        """Block until the thread ends (close of the window only). True if it ended."""
-        if not self.is_running():
-            return True
-        assert self._thread is not None
-        return self._thread.wait(timeout_ms)
+        """Block until the job's thread ends (tests, last resort). True if it ended."""
+        task = self.jobs.running(TRAIN_KEY)
+        return task is None or task.wait(timeout_ms)
 
     # ------------------------------------------------------------------ wiring
     def _launch(self, run_dir: Path, config: RunConfig | None, *, resume: bool,
                 overrides: dict[str, Any] | None = None) -> None:
         if self.is_running():
             raise RuntimeError("a training run is already running")
-        self._stop, self._pause = threading.Event(), threading.Event()
-        thread = QThread()
-        worker = TrainingWorker(run_dir, config, resume, self._stop, self._pause, overrides)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        # Direct: quit() is thread-safe, and a queued quit would never run while the GUI thread sits in wait().
-        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        worker.finished.connect(worker.deleteLater)
-        thread.finished.connect(thread.deleteLater)
-        # Signal-to-signal connections: the controller lives in the GUI thread, so they are queued.
-        for name in ("data_progress", "run_config", "history", "metrics", "sample", "checkpoint", "log",
-                     "failed", "refused", "done"):
-            getattr(worker, name).connect(getattr(self, name))
-        thread.finished.connect(self._on_thread_finished)
-        thread._task = _CancelHandle(self._stop, self._pause)  # type: ignore[attr-defined]
-        self._thread, self._worker = thread, worker
-        track_thread(thread)  # stop_all() and the tests' thread check see it too
-        thread.start()
+        self._pause = pause = threading.Event()
+        changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+        self.jobs.submit(TRAIN_KEY, lambda ctx: run_training(ctx, run_dir, config, resume, pause, changes),
+                         on_progress=self._on_event, on_result=self._on_result, on_error=self.failed.emit,
+                         on_finished=self.finished.emit)
         self.started.emit()
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        self._thread = self._worker = None
-        self.finished.emit()
+    def _on_event(self, event: TrainingEvent) -> None:
+        getattr(self, event.kind).emit(*event.args)
+
+    def _on_result(self, result: TrainResult | Refused | None) -> None:
+        if isinstance(result, Refused):
+            self.refused.emit(result.message)
+        elif result is not None:
+            self.done.emit(result)
 
 
 def metrics_row(metrics: StepMetrics) -> dict[str, Any]:

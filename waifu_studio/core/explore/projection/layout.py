@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import pathlib
 import threading
 import warnings
@@ -101,12 +100,9 @@ def _compute(codes: np.ndarray, params: ProjectionParams, report: ProgressFn,
     """Unnormalised layout by ``params.method`` (tiny or all-identical inputs fall back to PCA)."""
     if is_pca_map(codes, params):
         return pca_2d(codes)
-    # OpenMP threads spin while waiting by default; when the cores are busy (training, other
-    # programs) they fight each other: on a loaded 2-core machine Barnes-Hut iterations were up
-    # to 50x and FFT ones 1.4x slower than with passive waiting. libgomp reads this once when it
-    # loads (with torch or openTSNE, whichever comes first), so it only helps when nothing loaded
-    # OpenMP yet, as in a fresh process; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Passive OpenMP waiting (much faster on busy cores) is set in the environment of the child
+    # process that runs projections for the app (see ``process._child_env``); this function never
+    # changes the caller's environment.
     from ...lazy_import import BackgroundImport
 
     # torch (for the neighbour search, 1-2 s to import) loads in a helper thread while numpy
