@@ -426,8 +426,9 @@ class Trainer:
                 epoch_end = self.step % self.steps_per_epoch == 0
                 # Besides every sample_every steps: at the first log and at epoch ends (at most every
                 # SAMPLE_GAP_S), so a short or slow run does not show its step-0 grid until the end.
-                if (self.step % tc.sample_every == 0 or first_log
-                        or (epoch_end and time.perf_counter() - self._last_sample_time >= SAMPLE_GAP_S)):
+                due_sample = (self.step % tc.sample_every == 0 or first_log
+                              or (epoch_end and time.perf_counter() - self._last_sample_time >= SAMPLE_GAP_S))
+                if due_sample and self.step < self.total_steps:  # the last step's grid comes after the final save
                     self._emit_sample()
                     self.model.train()
                 if epoch_end and tc.epoch_checkpoint_minutes:
