@@ -14,7 +14,15 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import WaifuError
-from .inference import FoldedDecoder, InferenceCache
+from .inference import (
+    FoldedDecoder,
+    ENCODE_BATCH,
+    FoldedEncoder,
+    InferenceCache,
+    build_folded_decoder,
+    build_folded_encoder,
+    inference_dtype,
+)
 from .seeds import seeds_to_z
 
 
@@ -38,9 +46,11 @@ class FaceModel(nn.Module):
     """Base of the four families. Subclasses set ``self.generator`` (z -> image in [-1, 1])."""
 
     family: str = ""
-    # "auto" (on a CPU: bf16 where native, else fp32; on a GPU: the model's dtype), "fp32" or
-    # "bf16": the precision of the inference-only copy that ``decode`` uses (see ``inference.py``).
+    # "auto" (on a CPU: bf16 where ``devices.cpu_uses_bf16()``, else fp32; on a GPU: the model's
+    # dtype), "fp32" or "bf16": the precision of the inference-only copies that ``decode`` and
+    # ``encode`` use (see ``inference.py``).
     decode_precision: str = "auto"
+    encode_precision: str = "auto"
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -110,7 +120,25 @@ class FaceModel(nn.Module):
         """
         if self.training or self.generator.training:
             return None
-        return self._inference.get(self.generator, self.decode_precision)
+        dtype = inference_dtype(self.dtype, self.device, self.decode_precision)
+        return self._inference.get("decoder", self.generator, dtype,
+                                   lambda: build_folded_decoder(self.generator, dtype))
+
+    def folded_encoder(self) -> FoldedEncoder | None:
+        """The inference-only copy ``encode`` uses (batch norm folded, channels_last), or None.
+
+        None without an encoder, in train mode, or when the encoder cannot be folded.
+        """
+        encoder = getattr(self, "encoder", None)
+        if not self.has_encoder or encoder is None or self.training or encoder.training:
+            return None
+        dtype = inference_dtype(self.dtype, self.device, self.encode_precision)
+        return self._inference.get("encoder", encoder, dtype,
+                                   lambda: build_folded_encoder(encoder, dtype, self.resolution))
+
+    def codes_from_encoder_output(self, output: torch.Tensor) -> torch.Tensor:
+        """The latents in the encoder's raw output (N, F): all of it here; the VAE's posterior mean."""
+        return output
 
     def decode(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Latents (N, D) or (D,) -> uint8 images (N, H, W, 3), in ``decode_precision`` (the display's)."""
@@ -155,8 +183,12 @@ class FaceModel(nn.Module):
         raise WaifuError(f"a {self.family} model has no encoder; invert images by optimisation instead")
 
     @torch.no_grad()
-    def encode(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """uint8 images (N, H, W, 3) -> float32 latents (N, D). AE and VAE only."""
+    def encode(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """uint8 images (N, H, W, 3) -> float32 latents (N, D). AE and VAE only.
+
+        ``batch_size``: faces per encoder call (default: the measured best, ``ENCODE_BATCH``).
+        """
+        batch_size = batch_size or ENCODE_BATCH
         if not self.has_encoder:
             self.encode_tensor(torch.zeros(0))  # raises the explanatory error
         images = np.asarray(images)
@@ -165,6 +197,9 @@ class FaceModel(nn.Module):
         if images.shape[1:3] != (self.resolution, self.resolution):
             raise WaifuError(f"images must be {self.resolution}x{self.resolution}, "
                              f"got {images.shape[1]}x{images.shape[2]}")
+        folded = self.folded_encoder() if images.dtype == np.uint8 and images.shape[-1] == 3 else None
+        if folded is not None and len(images):
+            return self._inference.encode(folded, images, batch_size, self.codes_from_encoder_output)
         was_training = self.training
         self.eval()
         try:
