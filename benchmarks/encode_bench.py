@@ -12,6 +12,8 @@ thread count change (what chose ``ENCODE_BATCH``).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -23,6 +25,9 @@ from waifu_studio.core.models.threads import intra_op_threads
 from .common import CHECKPOINTS, Context, Row, now, yes_no
 
 BLOCK = 2048
+# After a multi-thread call OpenMP's helper threads spin for a while; on a loaded machine they take
+# the core the next side runs on. A pause lets them sleep, so no side pays for the one before.
+SETTLE_S = 0.2
 BASELINE_BATCH = 256
 TARGET_RATIO = 2.0
 
@@ -36,19 +41,20 @@ def plain_encode(model, faces: np.ndarray) -> np.ndarray:  # noqa: ANN001 - Face
 
 
 def _sweep(model, faces: np.ndarray) -> str:  # noqa: ANN001 - FaceModel
-    """faces/s of the copy by batch size (process's threads) and by thread count (default batch)."""
+    """faces/s of the copy by batch size, on one thread and on the process's count."""
     copy = model.folded_encoder()
     if copy is None:
         return "no copy"
     cells = []
-    for threads in (1, None):
-        for batch in ((32, 64, 128, 256, 512) if threads is None else (ENCODE_BATCH,)):
-            with intra_op_threads(threads):
-                model._inference.encode(copy, faces[:batch], batch, model.codes_from_encoder_output)  # warm
+    for threads in (1, torch.get_num_threads()):
+        for batch in (32, 64, 128, 256, 512):
+            with torch.inference_mode(), intra_op_threads(threads):
+                copy(torch.from_numpy(faces[:batch]))  # warm: oneDNN builds kernels per shape
                 t = now()
-                model._inference.encode(copy, faces, batch, model.codes_from_encoder_output)
+                for i in range(0, len(faces), batch):
+                    copy(torch.from_numpy(faces[i:i + batch]))
                 rate = len(faces) / (now() - t)
-            cells.append(f"{threads or torch.get_num_threads()} thr b{batch} {rate:.0f}/s")
+            cells.append(f"{threads} thr b{batch} {rate:.0f}/s")
     return ", ".join(cells)
 
 
@@ -70,9 +76,11 @@ def run(ctx: Context) -> list[Row]:
     project, baseline = [], []
     for i in range(0, len(faces), BLOCK):
         block = faces[i:i + BLOCK]
+        time.sleep(SETTLE_S)
         t = now()
         project.append(model.encode(block))
         spent["project"] += now() - t
+        time.sleep(SETTLE_S)
         t = now()
         baseline.append(plain_encode(model, block))
         spent["baseline"] += now() - t

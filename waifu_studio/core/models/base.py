@@ -15,8 +15,8 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import WaifuError
 from .inference import (
-    FoldedDecoder,
     ENCODE_BATCH,
+    FoldedDecoder,
     FoldedEncoder,
     InferenceCache,
     build_folded_decoder,

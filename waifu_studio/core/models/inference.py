@@ -50,7 +50,11 @@ PRECISIONS = ("auto", "fp32", "bf16")
 SUBPIXEL_MAX_CHANNELS = 16  # 4x4 stride-2 transposed convs with fewer output channels run as sub-pixel convs
 SMALL_BATCH = 4  # decodes of up to this many faces choose their thread count (see threads.py)
 LINEAR_ROWS = 16  # the decoder's first product always runs on this many latents (see above)
-ENCODE_BATCH = 256  # faces per encoder call: measured best on 2 cores (benchmarks/encode_bench.py)
+# Faces per encoder call. On 2 cores, 32-512 gave the same rate within noise on one thread (245-278
+# faces/s, bf16); on two threads of a loaded machine larger batches did better (148/s at 256,
+# 51/s at 32): fewer thread joins. benchmarks/encode_bench.py prints the sweep.
+ENCODE_BATCH = 256
+ENCODE_FIRST_TRIAL = 2
 CHANNELS_LAST = torch.channels_last
 
 
@@ -249,7 +253,10 @@ class InferenceCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[tuple, torch.dtype, object]] = {}
-        self.threads = ThreadChooser()  # kept across rebuilds: it measures the machine, not the weights
+        # Kept across rebuilds: they measure the machine, not the weights. Encoding runs batches
+        # of hundreds of faces: one thread is tried first only twice (a loaded machine's choice).
+        self.threads = ThreadChooser()
+        self.encode_threads = ThreadChooser(first_trial=ENCODE_FIRST_TRIAL)
 
     def clear(self) -> None:
         self._entries = {}
@@ -290,15 +297,18 @@ class InferenceCache:
         self.threads.record(threads, (time.perf_counter() - start) / len(z))
         return out[0] if len(out) == 1 else np.concatenate(out)
 
-    @staticmethod
-    def encode(encoder: FoldedEncoder, images: np.ndarray, batch_size: int,
+    def encode(self, encoder: FoldedEncoder, images: np.ndarray, batch_size: int,
                to_codes: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
-        """float32 codes of uint8 ``images`` (N, R, R, 3) from ``encoder``."""
+        """float32 codes of uint8 ``images`` (N, R, R, 3) from ``encoder``; each batch on the faster thread count."""
         out = []
         with torch.inference_mode():
             for i in range(0, len(images), batch_size):
                 chunk = images[i:i + batch_size]
                 if not chunk.flags.writeable or not chunk.flags.c_contiguous:
                     chunk = np.array(chunk, order="C")  # read-only arrays (cache mmaps) cannot back a tensor
-                out.append(to_codes(encoder(torch.from_numpy(chunk))).float().cpu().numpy())
+                threads = self.encode_threads.choose()
+                start = time.perf_counter()
+                with intra_op_threads(threads):
+                    out.append(to_codes(encoder(torch.from_numpy(chunk))).float().cpu().numpy())
+                self.encode_threads.record(threads, (time.perf_counter() - start) / len(chunk))
         return out[0] if len(out) == 1 else np.concatenate(out)
