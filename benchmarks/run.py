@@ -2,8 +2,8 @@
 
     python benchmarks/run.py [--quick] [--only train,decode,...] [--skip-sklearn] [--json FILE]
 
-Rows: train, gpu (CUDA only), decode, encode, morph, map, ingest, start, stop, memory. Ratios compare figures taken
-in this run on this machine; no figure here is asserted anywhere (see benchmarks/README.md).
+Rows: train, gpu (CUDA only), decode, encode, morph, map, ingest, start, close, stop, memory. Ratios compare figures
+taken in this run on this machine; no figure here is asserted anywhere (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from benchmarks import (  # noqa: E402
     app_bench,
+    close_bench,
     decode_bench,
     encode_bench,
     gpu_bench,
@@ -45,6 +46,7 @@ ROWS = {
     "map": map_bench.run,
     "ingest": ingest_bench.run,
     "start": app_bench.run_start,
+    "close": close_bench.run,
     "stop": stop_bench.run,
     "memory": lambda ctx: memory_bench.run(ctx) + app_bench.run_idle(ctx),
 }
