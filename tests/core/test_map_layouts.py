@@ -29,6 +29,7 @@ def cube_codes(n: int, factors: int = 6, dim: int = 32, seed: int = 0) -> np.nda
     return (rng.uniform(0, 1, (n, factors)) @ rng.normal(size=(factors, dim))).astype(np.float32)
 
 
+@pytest.mark.slow  # a full-length t-SNE of 3,000 points
 def test_tsne_keeps_neighbourhoods_far_better_than_pca():
     # 3,000 points: the FFT gradients and the shortened schedule (125 + 375 iterations, coarser
     # FFT cells), as for real face sets; two of six factors fit on a PCA map, all six on t-SNE's.

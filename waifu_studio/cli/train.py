@@ -121,7 +121,12 @@ def run(args: argparse.Namespace) -> int:
     # the group: every rank loads the same faces and trains its slice; rank 0 alone writes and reports.
     distributed.init_from_env(select_device(run_config.train.device))
     try:
-        return _train(args, run_config, run_dir, quiet=not distributed.is_main_process())
+        code = _train(args, run_config, run_dir, quiet=not distributed.is_main_process())
+        # Rank 0 finishes later than the others (it writes and reports); wait for it before any
+        # rank tears down its connections, so no rank's teardown meets a peer that is still in
+        # the middle of its own. Only on success: after a failure a peer may never arrive.
+        distributed.barrier()
+        return code
     finally:
         distributed.cleanup()
 
