@@ -18,6 +18,7 @@ from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import CHECKPOINT_NAME
 from waifu_studio.ui.main_window import MainWindow
 
+
 @pytest.fixture
 def window(qtbot, session):
     win = MainWindow(session, load_default=False)
