@@ -49,10 +49,8 @@ def _tiny_checkpoint(tmp: str) -> str:
 def cmd_close(case: str, tmp: str) -> dict:
     import numpy as np
     from PIL import Image
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QSettings, QThread
     from PySide6.QtWidgets import QApplication
-
-    from PySide6.QtCore import QThread
 
     from waifu_studio.ui.app import configure_application
     from waifu_studio.ui.main_window import MainWindow
