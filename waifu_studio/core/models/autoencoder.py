@@ -72,7 +72,7 @@ class AutoencoderObjective(Objective):
         model: AutoencoderModel = self.model  # type: ignore[assignment]
         if limit is not None and len(images) > limit:
             images = images[torch.linspace(0, len(images) - 1, limit).long().to(images.device)]
-        model.fit_prior(model.encode(images.cpu().numpy()))
+        model.fit_prior(model.encode(images.cpu().numpy(), precision="fp32"))
 
     def finish(self, images: torch.Tensor) -> bool:
         self.fit_prior(images)

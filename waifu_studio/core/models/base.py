@@ -113,26 +113,29 @@ class FaceModel(nn.Module):
         return self.generator(z)
 
     def folded_decoder(self) -> FoldedDecoder | None:
-        """The inference-only copy ``decode`` uses (batch norm folded, weights packed), or None.
+        """The inference-only copy ``decode`` uses (batch norm folded, channels_last), or None.
 
         None while the model (or its generator) is in train mode, or when the generator has
         layers that cannot be folded: ``decode`` then runs the original modules.
         """
+        return self._folded_decoder_in(self._inference, self.decode_precision)
+
+    def _folded_decoder_in(self, cache: InferenceCache, precision: str) -> FoldedDecoder | None:
         if self.training or self.generator.training:
             return None
-        dtype = inference_dtype(self.dtype, self.device, self.decode_precision)
-        return self._inference.get("decoder", self.generator, dtype,
-                                   lambda: build_folded_decoder(self.generator, dtype))
+        dtype = inference_dtype(self.dtype, self.device, precision)
+        return cache.get("decoder", self.generator, dtype, lambda: build_folded_decoder(self.generator, dtype))
 
-    def folded_encoder(self) -> FoldedEncoder | None:
+    def folded_encoder(self, precision: str | None = None) -> FoldedEncoder | None:
         """The inference-only copy ``encode`` uses (batch norm folded, channels_last), or None.
 
-        None without an encoder, in train mode, or when the encoder cannot be folded.
+        ``precision`` defaults to ``encode_precision``. None without an encoder, in train mode,
+        or when the encoder cannot be folded.
         """
         encoder = getattr(self, "encoder", None)
         if not self.has_encoder or encoder is None or self.training or encoder.training:
             return None
-        dtype = inference_dtype(self.dtype, self.device, self.encode_precision)
+        dtype = inference_dtype(self.dtype, self.device, precision or self.encode_precision)
         return self._inference.get("encoder", encoder, dtype,
                                    lambda: build_folded_encoder(encoder, dtype, self.resolution))
 
@@ -162,7 +165,7 @@ class FaceModel(nn.Module):
             raise WaifuError(f"latents must have shape (N, {self.latent_dim}), got {z.shape}")
         if not len(z):
             return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
-        folded = None if self.training or self.generator.training else cache.get(self.generator, precision)
+        folded = self._folded_decoder_in(cache, precision)
         if folded is not None:
             return cache.decode(folded, z, batch_size)
         was_training = self.training
@@ -183,10 +186,12 @@ class FaceModel(nn.Module):
         raise WaifuError(f"a {self.family} model has no encoder; invert images by optimisation instead")
 
     @torch.no_grad()
-    def encode(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    def encode(self, images: np.ndarray, batch_size: int | None = None, precision: str | None = None) -> np.ndarray:
         """uint8 images (N, H, W, 3) -> float32 latents (N, D). AE and VAE only.
 
         ``batch_size``: faces per encoder call (default: the measured best, ``ENCODE_BATCH``).
+        ``precision``: default ``encode_precision``; "fp32" for codes a fit is made from (the
+        AE's prior), so that a checkpoint does not depend on the CPU that trained it.
         """
         batch_size = batch_size or ENCODE_BATCH
         if not self.has_encoder:
@@ -197,7 +202,7 @@ class FaceModel(nn.Module):
         if images.shape[1:3] != (self.resolution, self.resolution):
             raise WaifuError(f"images must be {self.resolution}x{self.resolution}, "
                              f"got {images.shape[1]}x{images.shape[2]}")
-        folded = self.folded_encoder() if images.dtype == np.uint8 and images.shape[-1] == 3 else None
+        folded = self.folded_encoder(precision) if images.dtype == np.uint8 and images.shape[-1] == 3 else None
         if folded is not None and len(images):
             return self._inference.encode(folded, images, batch_size, self.codes_from_encoder_output)
         was_training = self.training
