@@ -20,7 +20,7 @@ CASES = [
     (TRAIN + ["--out", "r", "--batch-size", "abc"], "expected a whole number, got 'abc'"),
     (TRAIN + ["--out", "r", "--epochs", "0"], "expected a number >= 1, got 0"),
     (TRAIN + ["--out", "r", "--max-minutes", "soon"], "invalid float value: 'soon'"),
-    (TRAIN + ["--out", "r", "--lr", "-1"], "learning rates must be positive"),
+    (TRAIN + ["--out", "r", "--lr", "-1"], "argument --lr: expected a number > 0, got -1"),
     (TRAIN + ["--out", "r", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--resume", "/no/such/run"], "not a run folder"),
     (["train", "--resume", "file.txt"], "not a run folder"),

@@ -28,6 +28,7 @@ class Objective:
         self.config = config
         self._modules: dict[str, nn.Module] = {}
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._lrs: dict[str, float] = {}  # each optimizer's configured learning rate
 
     # modules and optimizers are registered by name so state_dict / DDP / train() see them all
     def add_module(self, name: str, module: nn.Module) -> nn.Module:
@@ -40,6 +41,7 @@ class Objective:
             kwargs["fused"] = True  # one kernel for the whole update on GPUs
         opt = torch.optim.Adam(params, **kwargs)
         self._optimizers[name] = opt
+        self._lrs[name] = lr
         return opt
 
     def set_lr_scale(self, scale: float) -> None:
@@ -82,6 +84,11 @@ class Objective:
             m.load_state_dict(state["modules"][k])
         for k, o in self._optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+            # A saved state carries the hyperparameters of the session that saved it; a resumed
+            # session trains with its own (train --resume RUN --lr ...). LR schedules rescale from here.
+            for group in o.param_groups:
+                group.update(lr=self._lrs[k], betas=tuple(self.config.betas), weight_decay=self.config.weight_decay)
+                group.pop("base_lr", None)
 
 
 def step_optimizer(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..config import RunConfig
-from ..errors import TrainingError, WaifuError
+from ..errors import ConfigError, TrainingError, WaifuError
 from ..io.checkpoint import read_info
 from ..io.export import save_gif
 from ..io.files import read_jsonl, read_new_jsonl_rows
@@ -34,15 +34,22 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
+    """A run folder's stored settings; a one-line error for a missing, damaged or invalid config.json."""
     path = Path(run_dir) / CONFIG_NAME
     try:
-        return RunConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):
         raise TrainingError(f"{run_dir} is not a run folder (no {CONFIG_NAME})") from None
     except OSError as err:
         raise TrainingError(f"cannot read {path}: {err.strerror or err}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except RecursionError:
+        raise TrainingError(f"{path} is damaged: nested too deeply") from None
+    except ValueError as err:  # not JSON, not UTF-8, or a number past Python's digit limit
         raise TrainingError(f"{path} is damaged: {err}") from None
+    try:
+        return RunConfig.from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{CONFIG_NAME}: {err}") from None
 
 
 # ----------------------------------------------------------------------------- following a run

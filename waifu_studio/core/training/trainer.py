@@ -36,6 +36,7 @@ from ..io.checkpoint import save_checkpoint
 from ..io.files import append_jsonl, atomic_write_bytes, remove_stale_temp_files
 from ..models import FaceModel, build_model, build_objective
 from . import distributed
+from .resume import check_steps_left, recorded_config
 from .run_folder import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
@@ -215,24 +216,24 @@ class Trainer:
         if len(self._perm) != len(self.data):
             raise TrainingError(
                 f"cannot resume: the data set changed size ({len(self._perm)} -> {len(self.data)} faces)")
+        check_steps_left(self.step, self.steps_per_epoch, self.total_steps, self.config.train)
         distributed.on_main(self._remove_stale_temp_files)
         distributed.on_main(self._truncate_metrics)
         distributed.on_main(self._record_plan)
         self._log(f"resumed {self.run_dir} at step {self.step}")
 
     def _record_plan(self) -> None:
-        """Keep a resumed run's new length (--epochs / --max-steps) in config.json for later resumes.
+        """Keep what a resumed session changed (--epochs, --lr...) in config.json for later resumes.
 
-        Per-session settings (device, time budget) stay as first written.
+        Per-session settings (device, time budget) stay as first written; see ``resume.py``.
         """
         try:
             stored = read_run_config(self.run_dir)
-        except TrainingError:
+        except WaifuError:
             return
-        tc = self.config.train
-        if (stored.train.epochs, stored.train.max_steps) == (tc.epochs, tc.max_steps):
+        updated = recorded_config(stored, self.config)
+        if updated == stored:
             return
-        updated = RunConfig(stored.model, stored.train.replace(epochs=tc.epochs, max_steps=tc.max_steps), stored.data)
         with contextlib.suppress(WaifuError):  # a read-only folder fails later, at the first save
             atomic_write_bytes(self.run_dir / CONFIG_NAME, json.dumps(updated.to_dict(), indent=2).encode())
 
