@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .errors import ConfigError
-from .settings import RECORDED, SESSION, Setting, declared, from_mapping, setting, show, validate_fields
+from .settings import RECORDED, SESSION, Setting, declared, from_mapping, setting, show, split_subset, validate_fields
 
 FAMILIES: tuple[str, ...] = ("ae", "vae", "dcgan", "wgan-gp")
 ENCODER_FAMILIES: tuple[str, ...] = ("ae", "vae")
@@ -25,6 +25,9 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 SPLITS: tuple[str, ...] = ("all", "train", "val")
 AUGMENTATIONS: tuple[str, ...] = ("color", "translation", "cutout")
 
+# The groups settings are shown in (the app's form, the train command's --help), in order.
+SETTING_GROUPS: tuple[str, ...] = ("Model", "Faces", "Length", "Optimiser", "VAE", "GAN", "Data", "Progress", "Runtime")
+
 # Why a resumed run may not change a setting (told with the refusal).
 _ARCHITECTURE = "the checkpoint's weights are built for it"
 _DATA = "the run's data order and step count are built on its faces"
@@ -34,21 +37,7 @@ _MAX_COUNT = 1_000_000_000  # steps, epochs, intervals: far past any run, far be
 
 def parse_augment_policy(text: str) -> tuple[str, ...]:
     """'color,translation' -> ('color', 'translation'); '' or 'none' -> (). Raises ValueError."""
-    if text.strip().lower() in ("", "none"):
-        return ()
-    parts = tuple(p.strip().lower() for p in text.split(",") if p.strip())
-    unknown = [p for p in parts if p not in AUGMENTATIONS]
-    if unknown:
-        raise ValueError(f"unknown augmentation {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
-    return parts
-
-
-def _augment_rule(text: str) -> str | None:
-    try:
-        parse_augment_policy(text)
-    except ValueError as err:
-        return str(err)
-    return None
+    return split_subset(text, AUGMENTATIONS)
 
 
 def _device_rule(text: str) -> str | None:
@@ -149,8 +138,9 @@ class TrainConfig:
                           family_defaults={"ae": 30, "vae": 30, "dcgan": 25, "wgan-gp": 40},
                           help="passes over the faces (family default)")
     max_steps: int = setting(0, minimum=0, maximum=_MAX_COUNT, label="Max steps", group="Length",
-                             resume=RECORDED, help="stop after this many steps (0: no limit)")
+                             resume=RECORDED, zero_text="no limit", help="stop after this many steps (0: no limit)")
     max_minutes: float = setting(0.0, minimum=0, maximum=1e7, label="Max minutes", group="Length", resume=SESSION,
+                                 zero_text="no limit",
                                  help="stop (with a checkpoint) after this much wall time in this session (0: none)")
     batch_size: int = setting(128, minimum=2, maximum=4096, label="Batch size", group="Length",
                               why_fixed="the run's steps per epoch and data order depend on it",
@@ -201,12 +191,12 @@ class TrainConfig:
     gp_weight: float = setting(10.0, minimum=0, maximum=1000, label="GP weight", group="GAN", families=("wgan-gp",),
                                resume=RECORDED, help="wgan-gp: gradient penalty weight (default 10)")
     ema_decay: float = setting(0.999, minimum=0, maximum=1, exclusive_maximum=True, flag="--ema", label="EMA decay",
-                               group="GAN", families=_GAN, decimals=5,
+                               group="GAN", families=_GAN, decimals=5, zero_text="off",
                                why_fixed="the checkpoint's averaged generator (or its absence) depends on it",
                                help="gans: EMA decay of the generator weights used for samples (0 disables; "
                                "default 0.999)")
     augment: str = setting("none", metavar="POLICY", label="D augmentation", group="GAN", families=_GAN,
-                           resume=RECORDED, rule=_augment_rule,
+                           resume=RECORDED, subset_of=AUGMENTATIONS,
                            help="gans: differentiable augmentation of what D sees, e.g. color,translation,cutout "
                            "(default none; helps on small sets and long runs)")
     hflip: bool = setting(True, label="Random flips", group="Data", resume=RECORDED,
@@ -222,14 +212,14 @@ class TrainConfig:
     sample_count: int = setting(64, minimum=1, maximum=256, label="Sample faces", group="Progress", resume=RECORDED,
                                 help="faces in the sample grid: seeds 0..count-1 (default 64)")
     checkpoint_every: int = setting(0, minimum=0, maximum=_MAX_COUNT, label="Checkpoint every (steps)",
-                                    group="Progress", resume=RECORDED,
+                                    group="Progress", resume=RECORDED, zero_text="epoch ends only",
                                     help="steps between checkpoints besides epoch ends (0: epoch ends only)")
     checkpoint_minutes: float = setting(10.0, minimum=0, exclusive_minimum=True, maximum=1e7,
                                         label="Checkpoint every (min)", group="Progress", resume=RECORDED,
                                         help="also checkpoint when this much wall time passed (default 10)")
     # fast GPUs finish an epoch every few seconds, and each save costs a batch-norm recalibration and a write
     epoch_checkpoint_minutes: float = setting(0.0, minimum=0, maximum=1e7, label="Epoch checkpoints (min)",
-                                              group="Progress", resume=RECORDED,
+                                              group="Progress", resume=RECORDED, zero_text="every epoch",
                                               help="skip epoch-end checkpoints younger than this "
                                               "(default 0: every epoch)")
     # timeline snapshots: fp16 weights in snapshots/ that the Timeline tab scrubs through

@@ -67,6 +67,7 @@ class Setting:
     families: tuple[str, ...] | None = None  # the families that use it (None: all)
     family_labels: Mapping[str, str] = field(default_factory=dict)
     choices: tuple[Any, ...] | None = None
+    subset_of: tuple[str, ...] | None = None  # text: a comma-separated subset of these, in any order, or "none"
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: bool = False
@@ -77,6 +78,7 @@ class Setting:
     flag: str | None = ""  # "": --name-with-dashes; None: not a command-line option (derived)
     metavar: str | tuple[str, ...] | None = None
     rule: Callable[[Any], str | None] | None = None  # a check beyond type, bounds and choices
+    zero_text: str = ""  # what 0 means, where it means something else ("no limit")
     decimals: int = 3  # the app shows floats with this many significant digits at least
     name: str = ""
     section: str = ""  # "model", "train" or "data": the RunConfig part that holds it
@@ -136,6 +138,11 @@ class Setting:
                 return f"expected a short text, got {show(value)}"
             if self.choices is not None and value not in self.choices:
                 return f"expected one of {', '.join(map(str, self.choices))}; got {show(value)}"
+            if self.subset_of is not None:
+                try:
+                    split_subset(value, self.subset_of)
+                except ValueError as err:
+                    return str(err)
         else:
             trouble = self._number_problem(value, self.kind)
             if trouble:
@@ -178,6 +185,17 @@ class Setting:
         if self.kind is tuple:
             return tuple(float(v) for v in value)
         return value
+
+
+def split_subset(text: str, options: tuple[str, ...]) -> tuple[str, ...]:
+    """'color, Translation' -> ('color', 'translation'); '' or 'none' -> (). ValueError for an unknown part."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    parts = tuple(p.strip().lower() for p in text.split(",") if p.strip())
+    unknown = [p for p in parts if p not in options]
+    if unknown:
+        raise ValueError(f"unknown {', '.join(map(show, unknown[:3]))}; choose from {', '.join(options)} or none")
+    return parts
 
 
 def setting(default: Any = UNSET, *, kind: type | None = None, **declaration: Any) -> Any:
