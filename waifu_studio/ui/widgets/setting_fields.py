@@ -39,7 +39,6 @@ class FloatField(QDoubleSpinBox):
         step = 10.0 ** -decl.decimals
         self.setRange(low + (step if decl.exclusive_minimum else 0), high - (step if decl.exclusive_maximum else 0))
         self.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
-        self.setKeyboardTracking(False)
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
         return f"{value:.{max(self.decl.decimals, 4)}g}"
@@ -128,7 +127,6 @@ def make_field(decl: Setting) -> QWidget:
     elif decl.kind is int:
         widget = QSpinBox()
         widget.setRange(int(decl.minimum or 0), int(min(decl.maximum or _INT32_MAX, _INT32_MAX)))
-        widget.setKeyboardTracking(False)
     elif decl.kind is float:
         widget = FloatField(decl)
     elif decl.kind is tuple:
