@@ -166,3 +166,36 @@ def test_values_are_made_canonical():
     train = TrainConfig.from_dict({"lr": 1, "betas": [0, 0.9]})
     assert train.lr == 1.0 and isinstance(train.lr, float) and train.betas == (0.0, 0.9)
     assert TrainConfig(augment="Color, translation").augment  # case and spaces are forgiven
+
+
+MODEL_CONFIG_VALUES = [("latent_dim", "64", "expected a whole number, got '64'"),
+                       ("latent_dim", 64.5, "expected a whole number, got 64.5"),
+                       ("latent_dim", "0x40", "expected a whole number, got '0x40'"),
+                       ("width", math.nan, "expected a whole number, got nan"),
+                       ("width", 1e400, "expected a whole number, got inf"),
+                       ("width", 1024, "expected a number <= 128, got 1024"),
+                       ("extra_convs", True, "expected a whole number, got True"),
+                       ("resolution", None, "expected a whole number, got None")]
+
+
+@pytest.mark.parametrize("key, value, phrase", MODEL_CONFIG_VALUES, ids=[f"{k}={v}" for k, v, _ in MODEL_CONFIG_VALUES])
+def test_a_checkpoint_model_config_with_a_bad_value_is_refused_in_one_line(key, value, phrase, tiny_checkpoint):
+    """The same declared checks guard a checkpoint's stated architecture, before any model is built."""
+    import struct
+
+    from waifu_studio.core.errors import CheckpointError
+    from waifu_studio.core.io.checkpoint import read_info
+
+    path = tiny_checkpoint("vae")
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + length])
+    model_config = json.loads(header["__metadata__"]["model_config"])
+    model_config[key] = value
+    header["__metadata__"]["model_config"] = json.dumps(model_config)  # NaN and Infinity: Python's JSON
+    body = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + length:])
+    with pytest.raises(CheckpointError) as refused:
+        read_info(path)
+    message = str(refused.value)
+    assert f"model.{key}: {phrase}" in message and "\n" not in message, message
