@@ -224,11 +224,11 @@ class TrainConfig:
                                               "(default 0: every epoch)")
     # timeline snapshots: fp16 weights in snapshots/ that the Timeline tab scrubs through
     snapshot_fraction: float = setting(0.05, minimum=0, maximum=1, label="Snapshot every (share)", group="Progress",
-                                       resume=RECORDED,
+                                       resume=RECORDED, zero_text="off",
                                        help="timeline: fp16 snapshot every this share of the planned steps "
                                        "(default 0.05; 0: off)")
     snapshot_minutes: float = setting(10.0, minimum=0, maximum=1e7, label="Snapshot every (min)", group="Progress",
-                                      resume=RECORDED,
+                                      resume=RECORDED, zero_text="no time rule",
                                       help="timeline: and at least every this many minutes "
                                       "(default 10; 0: no time rule)")
     # Each snapshot is the model in fp16 (up to 157 MB at the architecture caps): the cap bounds the disk a run takes.
