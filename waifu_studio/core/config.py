@@ -211,23 +211,23 @@ class TrainConfig:
                                 help="steps between fixed-seed sample grids (default 500; 100 in the app)")
     sample_count: int = setting(64, minimum=1, maximum=256, label="Sample faces", group="Progress", resume=RECORDED,
                                 help="faces in the sample grid: seeds 0..count-1 (default 64)")
-    checkpoint_every: int = setting(0, minimum=0, maximum=_MAX_COUNT, label="Checkpoint every (steps)",
+    checkpoint_every: int = setting(0, minimum=0, maximum=_MAX_COUNT, label="Checkpoint steps",
                                     group="Progress", resume=RECORDED, zero_text="epoch ends only",
                                     help="steps between checkpoints besides epoch ends (0: epoch ends only)")
     checkpoint_minutes: float = setting(10.0, minimum=0, exclusive_minimum=True, maximum=1e7,
-                                        label="Checkpoint every (min)", group="Progress", resume=RECORDED,
+                                        label="Checkpoint minutes", group="Progress", resume=RECORDED,
                                         help="also checkpoint when this much wall time passed (default 10)")
     # fast GPUs finish an epoch every few seconds, and each save costs a batch-norm recalibration and a write
-    epoch_checkpoint_minutes: float = setting(0.0, minimum=0, maximum=1e7, label="Epoch checkpoints (min)",
+    epoch_checkpoint_minutes: float = setting(0.0, minimum=0, maximum=1e7, label="Epoch save gap (min)",
                                               group="Progress", resume=RECORDED, zero_text="every epoch",
                                               help="skip epoch-end checkpoints younger than this "
                                               "(default 0: every epoch)")
     # timeline snapshots: fp16 weights in snapshots/ that the Timeline tab scrubs through
-    snapshot_fraction: float = setting(0.05, minimum=0, maximum=1, label="Snapshot every (share)", group="Progress",
+    snapshot_fraction: float = setting(0.05, minimum=0, maximum=1, label="Snapshot share", group="Progress",
                                        resume=RECORDED, zero_text="off",
                                        help="timeline: fp16 snapshot every this share of the planned steps "
                                        "(default 0.05; 0: off)")
-    snapshot_minutes: float = setting(10.0, minimum=0, maximum=1e7, label="Snapshot every (min)", group="Progress",
+    snapshot_minutes: float = setting(10.0, minimum=0, maximum=1e7, label="Snapshot minutes", group="Progress",
                                       resume=RECORDED, zero_text="no time rule",
                                       help="timeline: and at least every this many minutes "
                                       "(default 10; 0: no time rule)")
@@ -239,7 +239,7 @@ class TrainConfig:
                           help="auto (default), cpu, cuda, cuda:N or mps")
     precision: str = setting("auto", choices=PRECISIONS, label="Precision", group="Runtime", resume=SESSION,
                              help="auto: bf16 on CUDA and on CPUs with native bf16, else fp32")
-    channels_last: bool = setting(True, label="Channels-last memory", group="Runtime", resume=SESSION,
+    channels_last: bool = setting(True, label="Channels-last", group="Runtime", resume=SESSION,
                                   help="NHWC memory format, faster convolutions (--no-channels-last keeps NCHW)")
     compile: bool = setting(False, label="torch.compile", group="Runtime", resume=SESSION,
                             help="torch.compile the conv stacks (experimental: failed on an H100 with channels_last)")

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QGridLayout,
     QHBoxLayout,
     QSpinBox,
     QWidget,
@@ -90,11 +91,11 @@ class SubsetField(QWidget):
         assert decl.subset_of is not None
         self.options = decl.subset_of
         self._order: list[str] = []
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
+        grid = QGridLayout(self)  # two columns: the form column of the Train panel is narrow
+        grid.setContentsMargins(0, 0, 0, 0)
         self.boxes = {name: QCheckBox(name) for name in self.options}
-        for name, box in self.boxes.items():
-            row.addWidget(box)
+        for i, (name, box) in enumerate(self.boxes.items()):
+            grid.addWidget(box, i // 2, i % 2)
             box.toggled.connect(lambda on, name=name: self._toggled(name, on))
 
     def _toggled(self, name: str, on: bool) -> None:

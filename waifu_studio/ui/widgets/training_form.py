@@ -2,7 +2,7 @@
 
 Every ``train`` option has a field here (the Faces box draws the data source and built-in count),
 grouped as declared, shown for the families that use it, with the family's defaults on a family
-change. The form scrolls on its own, so the run controls below it stay on screen. When a run is
+change (the Train panel scrolls it, with the run buttons outside the scroll). When a run is
 about to be resumed exactly the settings a resume may change stay editable, and
 :meth:`RunForm.resume_overrides` hands over the ones the user changed.
 """
@@ -13,19 +13,16 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -53,8 +50,7 @@ class RunForm(QGroupBox):
         self.fields: dict[str, QWidget] = {}
         self._headers: dict[str, QLabel] = {}
         self._applied: dict[str, Any] = {}  # what apply_config showed: a resume passes on only what changed
-        inner = QWidget()
-        self.form = QFormLayout(inner)
+        self.form = QFormLayout(self)
         self.form.setVerticalSpacing(3)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for group in SETTING_GROUPS:
@@ -76,16 +72,6 @@ class RunForm(QGroupBox):
         row.addWidget(self.run_dir_edit)
         row.addWidget(self.run_dir_button)
         self.form.addRow("Run folder", row)
-        # The form scrolls inside the box: however many settings a family has, what follows stays visible.
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(inner)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setMinimumHeight(120)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(4, 4, 4, 4)
-        outer.addWidget(self.scroll)
         self.family_combo: QComboBox = self.fields["family"]  # type: ignore[assignment]
         self.device_combo: QComboBox = self.fields["device"]  # type: ignore[assignment]
         for name, decl in self.settings.items():
@@ -96,12 +82,6 @@ class RunForm(QGroupBox):
         self.run_dir_button.clicked.connect(self._choose_run_dir)
         self._on_family_changed()
 
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        # Ask for little height: the form scrolls, and a column holding it (in a scroll area of its own,
-        # which sizes children by their hints) then fits its window and gives the form what is left.
-        hint = super().sizeHint()
-        return QSize(hint.width(), min(hint.height(), self.minimumSizeHint().height() + 100))
-
     @staticmethod
     def _device_field(decl: Setting) -> QComboBox:
         """Devices are the machine's, not a fixed list: the combo offers what this computer has."""
@@ -109,6 +89,9 @@ class RunForm(QGroupBox):
         for value, text in available_devices():
             combo.addItem(text, value)
         combo.setToolTip(decl.help)
+        # GPU names are long: the combo shows what fits and lists them in full when opened.
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(10)
         return combo
 
     # ------------------------------------------------------------------ fields
@@ -166,10 +149,7 @@ class RunForm(QGroupBox):
                 if decl.may_change_on_resume and self.field_value(name) != self._applied.get(name)}
 
     def set_mode(self, mode: str) -> None:
-        """Which fields are editable: "edit" all, "locked" none (training), "resume" those a resume may change.
-
-        The form itself stays enabled, so it scrolls while a run trains.
-        """
+        """Which fields are editable: "edit" all, "locked" none (training), "resume" those a resume may change."""
         for widget in (self.run_dir_edit, self.run_dir_button):
             widget.setEnabled(mode == "edit")
         for name, widget in self.fields.items():
