@@ -41,7 +41,7 @@ def tiny_checkpoint(tmp_path, tiny_model_factory):
         model = tiny_model_factory(family, **kwargs)
         if family == "ae":  # a fitted prior, as a trained AE has
             codes = np.random.default_rng(0).normal(size=(64, model.latent_dim)).astype(np.float32)
-            model.fit_prior(codes)
+            model.prior.fit_gaussian(codes)
         return save_checkpoint(model, tmp_path / (name or f"{family}.safetensors"))
 
     return make

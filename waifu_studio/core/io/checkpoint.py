@@ -24,10 +24,13 @@ from ..models import FaceModel, build_model
 from .files import FileWriteError, atomic_write_bytes, file_sha256
 
 FORMAT_NAME = "waifu-studio-checkpoint"
-FORMAT_VERSION = 1
+# 2: an AE/VAE prior is a Gaussian mixture (``prior.*`` tensors, ``prior`` metadata). Format-1
+# files (an AE's single Gaussian in ``prior_mean``/``prior_tril``, a VAE with none) still load.
+FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # a real header is a few KB; refuse absurd lengths before reading
-# Buffers kept in fp32 even in an fp16 file: the AE prior's Cholesky factor loses too much in fp16.
-_KEEP_FP32_PREFIXES = ("prior_",)
+# Buffers kept in fp32 even in an fp16 file: a prior's Cholesky factors lose too much in fp16.
+_KEEP_FP32_PREFIXES = ("prior_", "prior.")
+_SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class CheckpointInfo:
     training: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     size_bytes: int = 0
+    prior: dict[str, Any] = field(default_factory=dict)  # how an AE/VAE prior was fitted (prior_fit.py)
+    weights_dtype: torch.dtype = torch.float32  # how the network weights are stored (fp16: bundled files)
 
     def describe(self) -> str:
         c = self.config
@@ -68,6 +73,8 @@ def save_checkpoint(model: FaceModel, path: str | os.PathLike, *, dtype: torch.d
         "project_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if model.prior is not None and model.prior.fit_report:
+        metadata["prior"] = json.dumps(model.prior.fit_report)
     try:
         return atomic_write_bytes(path, save(tensors, metadata=metadata))
     except FileWriteError as err:
@@ -145,11 +152,26 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
         training = json.loads(meta.get("training", "{}"))
     except (KeyError, json.JSONDecodeError, ConfigError, TypeError) as err:
         raise CheckpointError(f"{path.name} has an invalid model config: {err}") from None
+    try:
+        prior = json.loads(meta.get("prior", "{}"))
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path.name} has an unreadable prior description") from None
     if config.family != family:
         raise CheckpointError(f"{path.name} is inconsistent: family {family!r} but config says {config.family!r}")
     return CheckpointInfo(path=path, family=family, config=config, format_version=version,
                           project_version=str(meta.get("project_version", "?")), training=training,
-                          created=str(meta.get("created", "")), size_bytes=size)
+                          created=str(meta.get("created", "")), size_bytes=size,
+                          prior=prior if isinstance(prior, dict) else {}, weights_dtype=_weights_dtype(header))
+
+
+def _weights_dtype(header: dict[str, Any]) -> torch.dtype:
+    """The storage type of the network's floating-point weights (a prior stays fp32 in any file)."""
+    for name, entry in header.items():
+        if name != "__metadata__" and not name.startswith(_KEEP_FP32_PREFIXES):
+            dtype = _SAFETENSORS_DTYPES.get(str(entry.get("dtype")))
+            if dtype is not None:
+                return dtype
+    return torch.float32
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
@@ -173,6 +195,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{info.path.name} is damaged: {err}") from None
     model = build_model(info.config)
+    try:
+        model.prepare_state(tensors)  # a prior's shapes come from its fit; older files store it otherwise
+    except CheckpointError as err:
+        raise CheckpointError(f"{info.path.name}: {err}") from None
     expected = model.inference_state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -199,6 +225,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     if dtype != torch.float32:
         model.to(dtype=dtype)
     model.eval()
+    if model.prior is not None:
+        model.prior.fit_report = dict(info.prior)
     model.checkpoint_info = info  # type: ignore[attr-defined]
     model.checkpoint_sha256 = sha256  # type: ignore[attr-defined]
     return model
