@@ -158,6 +158,7 @@ def fit_prior(model: FaceModel, codes: np.ndarray, heldout_codes: np.ndarray | N
     codes = np.asarray(codes, np.float64)
     if heldout_codes is not None:
         params, report = choose_mixture(codes, heldout_codes, components, progress=progress, cancel=cancel)
+        report["heldout_from"] = "held-out codes"
     else:
         fit_part, heldout = split_heldout(codes)
         _, report = choose_mixture(fit_part, heldout, components, progress=progress, cancel=cancel)
@@ -165,7 +166,7 @@ def fit_prior(model: FaceModel, codes: np.ndarray, heldout_codes: np.ndarray | N
             raise Cancelled("prior fit cancelled")
         params = _to_prior(_fit(codes, report["components"], report["covariance"], _regularisation(codes)),
                            codes.shape[1])
-        report["fitted_on"] = len(codes)
+        report.update(fitted_on=len(codes), heldout_from=f"every {HELDOUT_EVERY}th code, then refitted on all")
     model.prior.set_mixture(*params, report=report)
     return report
 
@@ -203,3 +204,46 @@ class FittedPriorObjective(Objective):
     def before_save(self, images: torch.Tensor) -> None:
         # Mid-run checkpoints get one Gaussian on a subset: cheap on a CPU, and usable on its own.
         self.model.prior.fit_gaussian(encode_faces(self.model, images, limit=GAUSSIAN_FIT_LIMIT))
+
+
+def _stage(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
+    """A progress callback for one stage that reports into the [start, end] part of the whole."""
+    if progress is None:
+        return None
+    return lambda fraction, text: progress(start + (end - start) * fraction, text)
+
+
+def refit_from_folder(model: FaceModel, folder: str, split: str = "train", components: str | int = "auto",
+                      progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> dict:
+    """Refit ``model``'s prior to the codes of the faces in ``folder``; the networks are not touched.
+
+    With ``split`` 'train' the kind of mixture is chosen on the validation split's codes; with
+    another split, on every 10th of its own codes. Returns the report ``fit_prior`` stored.
+    """
+    from ..data import load_folder
+
+    if model.prior is None:
+        raise WaifuError(f"a {model.family} model samples from its own prior; only AE and VAE models take a fitted one")
+    load = _stage(progress, 0.0, 0.1)
+    on_read = None if load is None else lambda done, total: load(done / max(total, 1), "reading faces")
+    faces = load_folder(folder, model.resolution, split=split, cancel=cancel, progress=on_read)
+    codes = encode_faces(model, faces.images, progress=_stage(progress, 0.1, 0.45), cancel=cancel)
+    heldout = None
+    if split == "train":
+        val = load_folder(folder, model.resolution, split="val", cancel=cancel)
+        heldout = encode_faces(model, val.images, progress=_stage(progress, 0.45, 0.5), cancel=cancel)
+    fit_prior(model, codes, heldout, components, progress=_stage(progress, 0.5, 1.0), cancel=cancel)
+    model.prior.fit_report["split"] = split
+    if heldout is not None:
+        model.prior.fit_report["heldout_from"] = "val split"
+    return dict(model.prior.fit_report)
+
+
+def describe_report(report: dict) -> str:
+    """One line saying what a fit chose, for the CLI and the app."""
+    k, cov = report.get("components", 1), report.get("covariance", "full")
+    line = f"{k} {cov}-covariance Gaussian{'s' if k != 1 else ''} fitted to {report.get('fitted_on', '?')} codes"
+    if "heldout_loglik" in report:
+        line += (f"; held-out log-likelihood {report['heldout_loglik']:.2f} nats per code on "
+                 f"{report.get('heldout', '?')} codes ({report.get('heldout_from', 'held out')})")
+    return line
