@@ -45,3 +45,17 @@ def tiny_checkpoint(tmp_path, tiny_model_factory):
         return save_checkpoint(model, tmp_path / (name or f"{family}.safetensors"))
 
     return make
+
+
+@pytest.fixture
+def faces_folder(tmp_path):
+    """40 built-in faces as 32 px PNG files: 36 in the training split, 4 in the validation split."""
+    from PIL import Image
+
+    from waifu_studio.core.data import builtin_faces
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i, img in enumerate(builtin_faces(count=40, resolution=32).images):
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    return folder

@@ -5,22 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 from waifu_studio.cli import main
 from waifu_studio.core.data import builtin_faces
 from waifu_studio.core.io.checkpoint import load_checkpoint, read_info, save_checkpoint
-
-
-@pytest.fixture
-def faces_folder(tmp_path):
-    """40 built-in faces as PNG files: 36 in the training split, 4 in the validation split."""
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    for i, img in enumerate(builtin_faces(count=40, resolution=32).images):
-        Image.fromarray(img).save(folder / f"{i:03d}.png")
-    return folder
 
 
 @pytest.fixture
