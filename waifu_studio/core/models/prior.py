@@ -104,6 +104,24 @@ class MixturePrior(nn.Module):
             out[rows] = value
         return out.numpy().astype(np.float32)
 
+    def log_likelihood(self, codes: np.ndarray) -> np.ndarray:
+        """Log-density (nats) of each code (N, D) under this prior: how well it covers where codes are."""
+        x = torch.as_tensor(np.asarray(codes, np.float64))
+        log_weights = torch.log(self.weights.detach().double().cpu())
+        means, scales = self.means.detach().double().cpu(), self.scales.detach().double().cpu()
+        per_component = []
+        for k in range(self.components):
+            diff = x - means[k]
+            if self.covariance == "diag":
+                z, log_det = diff / scales[k], torch.log(scales[k]).sum()
+            else:
+                tril = scales[0] if self.covariance == "tied" else scales[k]
+                z = torch.linalg.solve_triangular(tril, diff.T, upper=False).T
+                log_det = torch.log(torch.diagonal(tril)).sum()
+            per_component.append(log_weights[k] - log_det - 0.5 * (z * z).sum(1))
+        constant = 0.5 * self.latent_dim * np.log(2.0 * np.pi)
+        return (torch.logsumexp(torch.stack(per_component), dim=0) - constant).numpy()
+
     # --------------------------------------------------------------- setting
     def set_mixture(self, weights: np.ndarray, means: np.ndarray, scales: np.ndarray,
                     report: dict | None = None) -> None:
