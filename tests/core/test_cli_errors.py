@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from waifu_studio.cli import main
+from tests.core.helpers import assert_cli_fails_in_one_line
 
 TRAIN = ["train", "--model", "dcgan", "--data", "builtin", "--builtin-count", "16", "--resolution", "32", "--width",
          "8", "--latent-dim", "16", "--max-steps", "1", "--device", "cpu"]
@@ -49,13 +49,5 @@ def test_cli_mistakes_are_one_line_and_status_2(argv, message, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     tiny_checkpoint("dcgan", name=CKPT)
     (tmp_path / "file.txt").write_text("a regular file where a folder is expected\n")
-    try:
-        status = main(argv)
-    except SystemExit as exit_:  # argparse's own errors
-        status = exit_.code
-    err = capsys.readouterr().err
-    assert status == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], err
-    assert "Traceback" not in err
+    assert_cli_fails_in_one_line(argv, message, capsys)
     assert not (tmp_path / "r").exists()  # nothing half-created

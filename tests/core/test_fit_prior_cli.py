@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.core.helpers import assert_cli_fails_in_one_line
 from waifu_studio.cli import main
 from waifu_studio.core.data import builtin_faces
 from waifu_studio.core.io.checkpoint import load_checkpoint, read_info, save_checkpoint
@@ -78,13 +79,5 @@ def test_fit_prior_mistakes_are_one_line_and_status_2(change, message, tmp_path,
             args[flag] = value
         else:
             extra += [flag, value]
-    argv = ["fit-prior"] + [x for kv in args.items() for x in kv] + extra
-    try:
-        status = main(argv)
-    except SystemExit as exit_:  # argparse's own errors
-        status = exit_.code
-    err = capsys.readouterr().err
-    assert status == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], err
+    assert_cli_fails_in_one_line(["fit-prior"] + [x for kv in args.items() for x in kv] + extra, message, capsys)
     assert not (tmp_path / "refit.safetensors").exists()

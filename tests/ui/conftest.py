@@ -50,3 +50,15 @@ def session(tmp_path):
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     return Session(settings)
+
+
+@pytest.fixture
+def window(qtbot, session):
+    """The main window on ``session``, shown, with no model loaded."""
+    from waifu_studio.ui.main_window import MainWindow
+
+    win = MainWindow(session, load_default=False)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()

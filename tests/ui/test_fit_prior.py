@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import Qt
 
+from tests.ui.helpers import open_and_wait
 from waifu_studio.core.io.checkpoint import read_info
-from waifu_studio.ui.main_window import MainWindow
 from waifu_studio.ui.widgets.fit_prior import FitPriorDialog
-
-
-@pytest.fixture
-def window(qtbot, session):
-    win = MainWindow(session, load_default=False)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
-def open_model(qtbot, win, path):
-    with qtbot.waitSignal(win.session.model_changed, timeout=10000):
-        win.model_selector.open_path(path)
 
 
 def choose_refit(win) -> FitPriorDialog | None:
@@ -40,7 +25,7 @@ def fill(qtbot, dialog: FitPriorDialog, folder, out) -> None:
 def test_refitting_the_loaded_vae_writes_a_checkpoint_and_opens_it(qtbot, window, tiny_checkpoint, faces_folder,
                                                                    tmp_path):
     source = tiny_checkpoint("vae")
-    open_model(qtbot, window, source)
+    open_and_wait(qtbot, window, source)
     dialog = choose_refit(window)
     assert dialog.isVisible() and "standard normal" in dialog.model_label.text()
     out = tmp_path / "refit.safetensors"
@@ -60,7 +45,7 @@ def test_refitting_the_loaded_vae_writes_a_checkpoint_and_opens_it(qtbot, window
 
 
 def test_cancel_stops_the_fit_and_writes_nothing(qtbot, window, tiny_checkpoint, faces_folder, tmp_path):
-    open_model(qtbot, window, tiny_checkpoint("ae"))
+    open_and_wait(qtbot, window, tiny_checkpoint("ae"))
     dialog = choose_refit(window)
     out = tmp_path / "never.safetensors"
     fill(qtbot, dialog, faces_folder, out)
@@ -73,7 +58,7 @@ def test_cancel_stops_the_fit_and_writes_nothing(qtbot, window, tiny_checkpoint,
 
 
 def test_a_missing_folder_is_an_error_dialog(qtbot, window, tiny_checkpoint, tmp_path):
-    open_model(qtbot, window, tiny_checkpoint("ae"))
+    open_and_wait(qtbot, window, tiny_checkpoint("ae"))
     dialog = choose_refit(window)
     fill(qtbot, dialog, tmp_path / "nowhere", tmp_path / "x.safetensors")
     qtbot.mouseClick(dialog.fit_button, Qt.MouseButton.LeftButton)
@@ -82,7 +67,7 @@ def test_a_missing_folder_is_an_error_dialog(qtbot, window, tiny_checkpoint, tmp
 
 
 def test_a_gan_has_nothing_to_refit(qtbot, window, tiny_checkpoint):
-    open_model(qtbot, window, tiny_checkpoint("dcgan"))
+    open_and_wait(qtbot, window, tiny_checkpoint("dcgan"))
     assert choose_refit(window) is None
     title, message = window.last_error
     assert title == "Cannot refit the prior" and "dcgan samples from its own prior" in message
