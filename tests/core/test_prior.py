@@ -150,3 +150,12 @@ def test_a_prior_that_does_not_fit_the_model_is_refused_with_a_reason(tiny_model
 def test_gans_take_no_fitted_prior(tiny_model_factory):
     with pytest.raises(WaifuError, match="only AE and VAE"):
         fit_prior(tiny_model_factory("dcgan", latent_dim=DIM), clustered_codes(100, seed=0))
+
+
+def test_candidates_too_big_to_store_are_not_fitted(monkeypatch):
+    from waifu_studio.core.models import prior_fit
+
+    monkeypatch.setattr(prior_fit, "MAX_PRIOR_VALUES", 200)  # full covariance over 8-d codes: at most 2 components
+    _, report = choose_mixture(clustered_codes(300, seed=1), clustered_codes(100, seed=2), covariances=("full",))
+    assert [c["components"] for c in report["candidates"]] == [1, 2]
+    assert report["components"] == 2

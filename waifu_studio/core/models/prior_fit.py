@@ -27,9 +27,9 @@ ProgressFn = Callable[[float, str], None]  # progress(fraction done, what is hap
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
 MAX_COMPONENTS = 64
 # A full covariance stores D*D floats per component (1.6 MB in fp32 for a 640-d AE code): the
-# search skips candidates whose stored prior would exceed this many values (16 MB), so a prior
-# never outweighs the network it samples for.
-MAX_PRIOR_VALUES = 4_000_000
+# search skips candidates whose stored prior would exceed this many values (4 MB in fp32), so a
+# bundled file grows by at most a sixth of its networks' size (the AE's: 23.6 MB in fp16).
+MAX_PRIOR_VALUES = 1_000_000
 HELDOUT_EVERY = 10  # codes held out for the choice when no separate set is given: every 10th
 SEED = 0  # k-means initialisation of every fit: the same codes give the same prior
 GAUSSIAN_FIT_LIMIT = 2048  # codes behind the single Gaussian of mid-training checkpoints
