@@ -159,3 +159,6 @@ def test_candidates_too_big_to_store_are_not_fitted(monkeypatch):
     _, report = choose_mixture(clustered_codes(300, seed=1), clustered_codes(100, seed=2), covariances=("full",))
     assert [c["components"] for c in report["candidates"]] == [1, 2]
     assert report["components"] == 2
+    monkeypatch.setattr(prior_fit, "MAX_EM_WORK", 2 * 270 * 8 * 8)  # tied over 270 8-d codes: at most 2 components
+    _, report = choose_mixture(clustered_codes(270, seed=1), clustered_codes(100, seed=2), covariances=("tied",))
+    assert [c["components"] for c in report["candidates"]] == [1, 2]

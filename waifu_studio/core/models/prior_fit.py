@@ -30,6 +30,10 @@ MAX_COMPONENTS = 64
 # search skips candidates whose stored prior would exceed this many values (4 MB in fp32), so a
 # bundled file grows by at most a sixth of its networks' size (the AE's: 23.6 MB in fp16).
 MAX_PRIOR_VALUES = 1_000_000
+# scikit-learn's EM computes every component's Mahalanobis distances as an (N, D) x (D, D) product,
+# tied covariances included: a candidate needing more than this many multiply-adds per EM step
+# is skipped (a 640-d AE's 18k codes: at most 13 full or tied components, ~1 min of EM each).
+MAX_EM_WORK = 100e9
 HELDOUT_EVERY = 10  # codes held out for the choice when no separate set is given: every 10th
 SEED = 0  # k-means initialisation of every fit: the same codes give the same prior
 GAUSSIAN_FIT_LIMIT = 2048  # codes behind the single Gaussian of mid-training checkpoints
@@ -54,6 +58,11 @@ def stored_values(components: int, covariance: str, dim: int) -> int:
     """Floats the prior keeps in a checkpoint for this candidate (weights, means, scales)."""
     scales = {"full": components * dim * dim, "tied": dim * dim}.get(covariance, components * dim)
     return components + components * dim + scales
+
+
+def em_work(components: int, covariance: str, count: int, dim: int) -> float:
+    """Multiply-adds of one EM step of this candidate on ``count`` codes (the distance products)."""
+    return float(components) * count * dim * (dim if covariance in ("full", "tied") else 1)
 
 
 def _regularisation(codes: np.ndarray) -> float:
@@ -116,7 +125,8 @@ def choose_mixture(fit_codes: np.ndarray, heldout_codes: np.ndarray, components:
     reg = _regularisation(fit_codes)
     counts = [int(components)] if components != "auto" else \
         [k for k in (2 ** i for i in range(7)) if k <= min(MAX_COMPONENTS, n)]
-    plan = [(k, c) for c in covariances for k in counts if stored_values(k, c, dim) <= MAX_PRIOR_VALUES]
+    plan = [(k, c) for c in covariances for k in counts
+            if stored_values(k, c, dim) <= MAX_PRIOR_VALUES and em_work(k, c, n, dim) <= MAX_EM_WORK]
     if not plan:
         raise WaifuError(f"no mixture of {components} components fits the size limit for {dim}-d codes")
     tried: list[Candidate] = []
