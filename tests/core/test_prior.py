@@ -152,7 +152,7 @@ def test_gans_take_no_fitted_prior(tiny_model_factory):
         fit_prior(tiny_model_factory("dcgan", latent_dim=DIM), clustered_codes(100, seed=0))
 
 
-def test_candidates_too_big_to_store_are_not_fitted(monkeypatch):
+def test_candidates_too_big_to_store_or_too_slow_to_fit_are_skipped(monkeypatch):
     from waifu_studio.core.models import prior_fit
 
     monkeypatch.setattr(prior_fit, "MAX_PRIOR_VALUES", 200)  # full covariance over 8-d codes: at most 2 components
