@@ -162,3 +162,16 @@ def test_candidates_too_big_to_store_or_too_slow_to_fit_are_skipped(monkeypatch)
     monkeypatch.setattr(prior_fit, "MAX_EM_WORK", 2 * 270 * 8 * 8)  # tied over 270 8-d codes: at most 2 components
     _, report = choose_mixture(clustered_codes(270, seed=1), clustered_codes(100, seed=2), covariances=("tied",))
     assert [c["components"] for c in report["candidates"]] == [1, 2]
+
+
+def test_a_noise_offset_keeps_each_seed_in_its_component(mixture_ae):
+    from waifu_studio.core.explore.reproduce import seed_latents
+
+    seeds = list(range(40))
+    base = mixture_ae.seeds_to_latents(seeds)
+    moved = seed_latents(mixture_ae, seeds, 1.0, (2, 1.5))
+    chosen = mixture_ae.prior.pick_components(seeds_to_noise(seeds, DIM)[1])
+    assert len(set(chosen)) == 3
+    expected = np.zeros_like(base)
+    expected[:, 2] = 1.5 * mixture_ae.prior.scales.numpy()[chosen, 2]  # diagonal scales: one dimension moves
+    np.testing.assert_allclose(moved - base, expected, atol=1e-5)
