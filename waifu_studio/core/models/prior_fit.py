@@ -32,7 +32,7 @@ MAX_COMPONENTS = 64
 MAX_PRIOR_VALUES = 1_000_000
 # scikit-learn's EM computes every component's Mahalanobis distances as an (N, D) x (D, D) product,
 # tied covariances included: a candidate needing more than this many multiply-adds per EM step
-# is skipped (a 640-d AE's 18k codes: at most 13 full or tied components, ~1 min of EM each).
+# is skipped (for a 640-d AE's 18k codes: at most 13 full or tied components).
 MAX_EM_WORK = 100e9
 HELDOUT_EVERY = 10  # codes held out for the choice when no separate set is given: every 10th
 SEED = 0  # k-means initialisation of every fit: the same codes give the same prior
