@@ -175,3 +175,20 @@ def test_a_noise_offset_keeps_each_seed_in_its_component(mixture_ae):
     expected = np.zeros_like(base)
     expected[:, 2] = 1.5 * mixture_ae.prior.scales.numpy()[chosen, 2]  # diagonal scales: one dimension moves
     np.testing.assert_allclose(moved - base, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["ae", "vae"])
+def test_training_ends_with_a_mixture_chosen_on_held_out_training_codes(tiny_model_factory, faces32, family):
+    from waifu_studio.core.config import TrainConfig
+    from waifu_studio.core.models import build_objective
+
+    model = tiny_model_factory(family)
+    objective = build_objective(model, TrainConfig.for_family(family))
+    faces = torch.from_numpy(faces32)
+    objective.before_save(faces)  # a checkpoint during the run: one Gaussian
+    assert model.prior.components == 1 and model.prior.fit_report["fitted_on"] == len(faces32)
+    assert objective.finish(faces) is True  # the final samples change, so the grid is redrawn
+    report = model.prior.fit_report
+    assert report["fitted_on"] == len(faces32) and report["heldout_from"].startswith("every 10th code")
+    assert len(report["candidates"]) > 4
+    assert not np.allclose(model.latent_mean, 0.0)
