@@ -31,16 +31,17 @@ from ...core.config import SPLITS
 from ...core.models.prior_fit import MAX_COMPONENTS, describe_report
 from ...core.training.prior_refit import refit_checkpoint
 from ..session import Session
-from ..workers import Task, start_task
+from ..workers import Jobs, TaskContext
 
 PROGRESS_STEPS = 1000
+JOB = "fit-prior"
 
 
-def _refit(checkpoint: Path, folder: str, out: Path, split: str, components: str | int, device: str,
-           progress: Callable[[object], None], cancel) -> tuple[Path, dict]:  # noqa: ANN001 - threading.Event
+def _refit(ctx: TaskContext, checkpoint: Path, folder: str, out: Path, split: str, components: str | int,
+           device: str) -> tuple[Path, dict]:
     """Worker body: the core refit, with its (fraction, text) progress sent as one object."""
     return refit_checkpoint(checkpoint, folder, out, split=split, components=components, device=device,
-                            progress=lambda fraction, text: progress((fraction, text)), cancel=cancel)
+                            progress=lambda fraction, text: ctx.progress((fraction, text)), cancel=ctx.cancel)
 
 
 def _default_out(checkpoint: Path) -> Path:
@@ -59,7 +60,7 @@ class FitPriorDialog(QDialog):
         super().__init__(parent)
         self.session = session
         self.setWindowTitle("Refit sampling prior")
-        self._task: Task | None = None
+        self.jobs = Jobs(self)
         self._checkpoint: Path | None = None
         self._device = "cpu"
 
@@ -170,12 +171,12 @@ class FitPriorDialog(QDialog):
         self.session.settings.setValue("dataset_dir", folder)
         components: str | int = self.components_box.value() or "auto"
         self._busy(True, "Reading faces...")
-        self._task = start_task(_refit, self._checkpoint, folder, out, self.split_combo.currentText(), components,
-                                self._device, on_result=self._on_result, on_error=self._fail,
-                                on_progress=self._on_progress, on_finished=lambda: self._busy(False))
+        args = (self._checkpoint, folder, out, self.split_combo.currentText(), components, self._device)
+        self.jobs.submit(JOB, lambda ctx: _refit(ctx, *args), on_result=self._on_result, on_error=self._fail,
+                         on_progress=self._on_progress, on_finished=lambda: self._busy(False))
 
     def is_running(self) -> bool:
-        return self._task is not None and self._task.is_running()
+        return self.jobs.is_busy(JOB)
 
     def _on_progress(self, value: object) -> None:
         fraction, text = value  # type: ignore[misc]
@@ -203,15 +204,14 @@ class FitPriorDialog(QDialog):
 
     def _cancel_or_close(self) -> None:
         if self.is_running():
-            self._task.cancel()  # type: ignore[union-attr]  # stops at the next batch or fit; nothing is written
+            self.jobs.cancel(JOB)  # stops at the next batch or fit; nothing is written
             self.status.setText("Cancelled; nothing was written.")
             self._busy(False)
         else:
             self.close()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
-        if self.is_running():
-            self._task.cancel()  # type: ignore[union-attr]
+        self.jobs.cancel(JOB)
         super().closeEvent(event)
 
 
