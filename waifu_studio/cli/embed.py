@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..core.explore.maps import build_map_source, render_map_png
+    from ..core.explore.map_stream import build_map_source
+    from ..core.explore.maps import render_map_png
     from ..core.explore.projection import ProjectionParams, project
 
     out = out_file(args.out, (".npz",))

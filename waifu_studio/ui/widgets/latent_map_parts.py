@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.explore.maps import MapSource, build_map_source
+from ...core.explore.map_stream import build_map_source
+from ...core.explore.maps import MapSource
 from ...core.explore.projection import ProjectionParams, pca_2d
 from ...core.explore.projection.process import project_in_process
 from ...core.models import FaceModel
