@@ -60,14 +60,7 @@ def test_pca_map_of_prior_samples(qtbot, make_panel, tiny_model_factory):
 def test_clicking_points_shows_their_faces(qtbot, make_panel, tiny_model_factory):
     model = tiny_model_factory("dcgan")
     panel = computed(qtbot, make_panel(model), n=300, method="pca")
-    # Through the scatter's own sigClicked signal...
-    point = panel.scatter.points()[17]
-    with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
-        panel.scatter.sigClicked.emit(panel.scatter, [point], None)
-    np.testing.assert_array_equal(panel.preview_face(), model.decode(panel.source.latents[17])[0])
-    assert panel.preview_caption.text() == "seed 17"
-
-    # ...and with a real mouse click at the point's position on screen.
+    # A real mouse click at the point's position on screen.
     i = isolated_point(panel.layout())
     with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
         qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=widget_pos(panel, i))
@@ -99,7 +92,8 @@ def test_tsne_shows_intermediate_layouts(qtbot, make_panel, tiny_model_factory):
     panel.layout_updated.connect(lambda: seen.append(panel.layout().copy()))
     computed(qtbot, panel, timeout=120000, n=300, method="tsne", perplexity=20)
     assert panel.intermediate_layouts >= 3
-    assert len(seen) >= 4 and not np.allclose(seen[0], seen[-1])  # the map visibly unfolded
+    whole = [layout for layout in seen if len(layout) == 300]  # (partial maps of the first samples come before)
+    assert len(whole) >= 4 and not np.allclose(whole[0], whole[-1])  # the map visibly unfolded
     # The dots on screen sit at the final layout (frames after the first move points in place)...
     drawn = np.array([[p.pos().x(), p.pos().y()] for p in panel.scatter.points()])
     np.testing.assert_allclose(drawn, panel.layout(), atol=1e-5)
