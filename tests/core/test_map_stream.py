@@ -103,3 +103,28 @@ def test_prior_points_stream_for_a_gan(tiny_model_factory, monkeypatch):
     final = steps[-1].source
     assert final.labels[7] == "seed 7" and final.features.shape[0] == 300
     np.testing.assert_array_equal(final.faces[:5], model.decode(final.latents[:5]))
+
+
+def test_cli_embed_reuses_the_code_cache_and_writes_a_csv(tiny_checkpoint, face_folder, tmp_path, monkeypatch):
+    import csv
+
+    from waifu_studio.cli import main
+    from waifu_studio.core.models import FaceModel
+
+    calls: list[int] = []
+    real = FaceModel.encode
+    monkeypatch.setattr(FaceModel, "encode", lambda self, images, *a, **k: calls.append(len(images)) or
+                        real(self, images, *a, **k))
+    ckpt = str(tiny_checkpoint("ae"))
+    args = ["embed", "--checkpoint", ckpt, "--data", str(face_folder), "--out", str(tmp_path / "m.npz")]
+    assert main([*args, "--method", "pca"]) == 0
+    assert sum(calls) >= 200
+    calls.clear()
+    assert main([*args, "--method", "tsne", "--csv", str(tmp_path / "points.csv")]) == 0
+    assert calls == []  # another method: the codes come from the cache
+    with open(tmp_path / "points.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    data = np.load(tmp_path / "m.npz")
+    assert len(rows) == 200 and rows[3]["file"] == str(face_folder / "f003.png") and rows[3]["seed"] == ""
+    np.testing.assert_allclose([float(rows[3]["x"]), float(rows[3]["y"])], data["xy"][3], atol=1e-5)
+    np.testing.assert_allclose([float(rows[3][f"z{d}"]) for d in range(16)], data["latents"][3], rtol=1e-5, atol=1e-6)

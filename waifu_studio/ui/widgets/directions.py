@@ -131,6 +131,11 @@ class DirectionsPanel(QWidget):
         right.setContentsMargins(0, 0, 0, 0)
         right.addWidget(pcs)
         right.addWidget(dims)
+        # Directions the user made on the latent map (two selections), saved with the model.
+        self.saved_box = QGroupBox("Your directions (made on the latent map)")
+        self.saved_grid = QGridLayout(self.saved_box)
+        self.saved_sliders: list[tuple[object, QSlider]] = []  # (SavedDirection, slider)
+        right.addWidget(self.saved_box)
         help_text = QLabel(
             "Principal directions are the ways this model's faces differ most: a PCA of "
             f"{N_PRIOR_SAMPLES} random faces, mapped back into the latent space (the GANSpace idea). "
@@ -186,13 +191,36 @@ class DirectionsPanel(QWidget):
             self.sweep.set_faces(np.zeros((0, 1, 1, 3), np.uint8))
             return
         self.dim_box.setRange(0, model.latent_dim - 1)
+        self._list_saved_directions()
         self._base = self._initial_latent(model)
         self._ensure_axes()
         self.refresh()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
+        self._list_saved_directions()
         self._ensure_axes()
+
+    def _list_saved_directions(self) -> None:
+        """One slider per direction saved for this model (+1 moves a face from the - to the + group)."""
+        from ...core.explore.user_directions import saved_directions
+
+        model = self.session.model
+        found = saved_directions(model) if model is not None else []
+        if [d.name for d, _ in self.saved_sliders] == [d.name for d in found]:
+            return
+        while self.saved_grid.count():
+            self.saved_grid.takeAt(0).widget().deleteLater()
+        self.saved_sliders = []
+        for row, direction in enumerate(found):
+            slider, value = self._make_slider()
+            slider.valueChanged.connect(lambda v, label=value: (label.setText(f"{v / SLIDER_STEPS:+.2f}"),
+                                                                self.refresh()))
+            self.saved_grid.addWidget(QLabel(direction.name), row, 0)
+            self.saved_grid.addWidget(slider, row, 1)
+            self.saved_grid.addWidget(value, row, 2)
+            self.saved_sliders.append((direction, slider))
+        self.saved_box.setVisible(bool(found))
 
     def _ensure_axes(self) -> None:
         """Find the directions of the current model once this tab is seen (a few seconds of CPU)."""
@@ -241,7 +269,7 @@ class DirectionsPanel(QWidget):
 
     # ---------------------------------------------------------------- editing
     def _set_sliders_silently(self, value: int) -> None:
-        for slider in [*self.pc_sliders, self.dim_slider]:
+        for slider in [*self.pc_sliders, self.dim_slider, *(s for _, s in getattr(self, "saved_sliders", []))]:
             slider.blockSignals(True)
             slider.setValue(value)
             slider.blockSignals(False)
@@ -295,6 +323,9 @@ class DirectionsPanel(QWidget):
                 latent += axis * (slider.value() / SLIDER_STEPS)
         if self.dim_slider.value():
             latent += self._axis(("dim", self.dim_box.value()), dim) * (self.dim_slider.value() / SLIDER_STEPS)
+        for direction, slider in self.saved_sliders:
+            if slider.value() and direction.vector.shape == latent.shape:
+                latent += direction.vector * (slider.value() / SLIDER_STEPS)
         return latent
 
     def _sweep_latents(self, latent: np.ndarray) -> tuple[np.ndarray, str]:
