@@ -62,3 +62,25 @@ def window(qtbot, session):
     win.show()
     yield win
     win.close()
+
+
+@pytest.fixture
+def make_panel(qtbot, session):
+    """A shown latent map panel on ``model`` (shut down after the test)."""
+    panels = []
+
+    def make(model):
+        from waifu_studio.ui.widgets.latent_map import LatentMapPanel
+
+        panel = LatentMapPanel(session)
+        qtbot.addWidget(panel)
+        panel.resize(1100, 750)
+        panel.show()
+        qtbot.waitExposed(panel)
+        panels.append(panel)
+        session.set_model(model)
+        return panel
+
+    yield make
+    for panel in panels:
+        panel.shutdown()

@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRectF, Qt
 
 from waifu_studio.core.explore.projection import blend_weights, nearest_points
 from waifu_studio.ui.widgets.latent_map import LatentMapPanel
-
-
-@pytest.fixture
-def make_panel(qtbot, session):
-    panels = []
-
-    def make(model) -> LatentMapPanel:
-        panel = LatentMapPanel(session)
-        qtbot.addWidget(panel)
-        panel.resize(1100, 750)
-        panel.show()
-        qtbot.waitExposed(panel)
-        panels.append(panel)
-        session.set_model(model)
-        return panel
-
-    yield make
-    for panel in panels:
-        panel.shutdown()
 
 
 def computed(qtbot, panel: LatentMapPanel, timeout: int = 30000, **kwargs) -> LatentMapPanel:

@@ -63,20 +63,35 @@ def _duration(seconds: float) -> str:
     return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
-class _Refresher:
-    """Lays partial point sets out by PCA, at most every REFRESH_S and within REFRESH_COST_SHARE."""
+class _Batches:
+    """Batch ranges to compute (a small first batch, then BATCH), the time left, and when to lay the
+    partial map out again: at most every REFRESH_S and within REFRESH_COST_SHARE of the time."""
 
-    def __init__(self) -> None:
-        self.next_at = 0.0
+    def __init__(self, total: int, cancel: threading.Event | None) -> None:
+        self.total, self.cancel = total, cancel
+        self.start = time.perf_counter()
+        self.next_layout_at = 0.0
 
-    def due(self) -> bool:
-        return time.perf_counter() >= self.next_at
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        done = 0
+        while done < self.total:
+            check_cancel(self.cancel)
+            stop = min(self.total, done + (FIRST_BATCH if done == 0 else BATCH))
+            yield done, stop
+            done = stop
+        check_cancel(self.cancel)
+
+    def eta(self, done: int) -> float:
+        return (time.perf_counter() - self.start) / max(done, 1) * (self.total - done)
+
+    def layout_due(self) -> bool:
+        return time.perf_counter() >= self.next_layout_at
 
     def layout(self, features: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
         layout = pca_2d(features)
         cost = time.perf_counter() - start
-        self.next_at = time.perf_counter() + max(REFRESH_S, cost / REFRESH_COST_SHARE)
+        self.next_layout_at = time.perf_counter() + max(REFRESH_S, cost / REFRESH_COST_SHARE)
         return layout
 
 
@@ -195,21 +210,13 @@ def _stream_codes(model: FaceModel, model_id: str, data_key: str, faces: np.ndar
         yield MapProgress("done", total, total, source, pca_2d(cached), 0.0, from_cache=True)
         return
     codes = np.empty((total, model.latent_dim), np.float32)
-    refresher = _Refresher()
-    start = time.perf_counter()
-    done = 0
-    while done < total:
-        check_cancel(cancel)
-        stop = min(total, done + (FIRST_BATCH if done == 0 else BATCH))
-        codes[done:stop] = model.encode(faces[done:stop])
-        done = stop
-        if done == total:
-            break
-        eta = (time.perf_counter() - start) / done * (total - done)
-        layout = refresher.layout(codes[:done]) if refresher.due() else None
-        partial = MapSource(codes[:done], codes[:done], faces[:done], labels[:done], "", description, root)
-        yield MapProgress("encoding", done, total, partial, layout, eta)
-    check_cancel(cancel)
+    batches = _Batches(total, cancel)
+    for begin, done in batches:
+        codes[begin:done] = model.encode(faces[begin:done])
+        if done < total:
+            layout = batches.layout(codes[:done]) if batches.layout_due() else None
+            partial = MapSource(codes[:done], codes[:done], faces[:done], labels[:done], "", description, root)
+            yield MapProgress("encoding", done, total, partial, layout, batches.eta(done))
     if use_cache:
         save_codes(model_id, data_key, codes, root)
     source = MapSource(codes, codes, faces, labels, cache_key, description, root)
@@ -228,23 +235,17 @@ def _stream_prior(model: FaceModel, n: int, cancel: threading.Event | None) -> I
     def features_of(count: int) -> np.ndarray:
         return latents[:count] if model.has_encoder else image_features(faces[:count])
 
-    refresher = _Refresher()
-    start = time.perf_counter()
-    done = 0
-    while done < n:
-        check_cancel(cancel)
-        stop = min(n, done + (FIRST_BATCH if done == 0 else BATCH))
-        faces[done:stop] = model.decode(latents[done:stop])
-        done = stop
-        if done == n or not refresher.due():
-            if done < n:
-                eta = (time.perf_counter() - start) / done * (n - done)
-                yield MapProgress("sampling", done, n, None, None, eta)
+    batches = _Batches(n, cancel)
+    for begin, done in batches:
+        faces[begin:done] = model.decode(latents[begin:done])
+        if done == n:
+            break
+        if not batches.layout_due():
+            yield MapProgress("sampling", done, n, None, None, batches.eta(done))
             continue
         features = features_of(done)
-        eta = (time.perf_counter() - start) / done * (n - done)
         partial = MapSource(latents[:done], features, faces[:done], labels[:done], "", description)
-        yield MapProgress("sampling", done, n, partial, refresher.layout(features), eta)
+        yield MapProgress("sampling", done, n, partial, batches.layout(features), batches.eta(done))
     check_cancel(cancel)
     features = np.ascontiguousarray(features_of(n), np.float32)
     source = MapSource(latents, features, faces, labels, key, description)
