@@ -15,13 +15,10 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QRectF, Signal
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
 
-from ...core.explore.face_features import dominant_hue
 from ...core.explore.maps import MapSource, render_map_png
-from ...core.explore.outliers import neighbour_distances, reconstruction_errors
-from ...core.explore.projection import ProjectionParams, blend_weights, kmeans_labels, nearest_points
+from ...core.explore.projection import ProjectionParams, blend_weights, nearest_points
 from ...core.explore.projection.layout import sampling_note
 from ...core.explore.reproduce import map_recipe
 from ...core.io.export import save_image
@@ -45,6 +42,7 @@ from .latent_map_parts import (  # noqa: F401 - constants re-exported for caller
     scale_palette,
 )
 from .map_actions import SelectionActions
+from .map_colours import MapColours
 from .map_selection import SelectionColumn
 from .map_view import MapView
 
@@ -123,6 +121,7 @@ class LatentMapPanel(QWidget):
         self.set_b_button.clicked.connect(lambda: self.set_selection_as("B"))
         self.export_button.clicked.connect(self._ask_export)
         self.actions = SelectionActions(self)
+        self.colours = MapColours(self)
         layout = QHBoxLayout(self)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.column)
@@ -345,62 +344,12 @@ class LatentMapPanel(QWidget):
         self.session.report_error("Latent map", message)
 
     # -------------------------------------------------------------- colours
-    def _colour_job(self, key: str):  # noqa: ANN202 - (function, args) computing the values
-        source, model = self.source, self._model
-        if key == "cluster":
-            return kmeans_labels, (source.features,)
-        if key == "hue":
-            return dominant_hue, (np.asarray(source.faces),)
-        if key == "knn":
-            return neighbour_distances, (source.latents,)
-        if model is None or not model.has_encoder:
-            return None
-        cache = (source.cache_key, "recon") if source.cache_key else None
-        return (lambda progress, cancel: reconstruction_errors(model, source.faces, cache=cache,
-                                                               progress=progress, cancel=cancel)), ()
-
     def _apply_colours(self, *_: object) -> None:
-        key = self.settings.colour
-        source = self.source
-        if source is None or key == "none" or not self._complete:
-            self.view.set_colours(None)
-            self.legend.setText("" if key == "none" else "Colours follow when the map is complete.")
-            self.colours_ready.emit()
-            return
-        values = self._colour_values.get(key)
-        if values is None:
-            job = self._colour_job(key)
-            if job is None:
-                self.legend.setText("Reconstruction errors need a model with an encoder (AE or VAE).")
-                return
-            stamp = self._stamp
-            self.legend.setText(f"Colouring by {self.colour_box.currentText().lower()}...")
-
-            def done(result: np.ndarray) -> None:
-                if stamp == self._stamp and source is self.source:
-                    self._colour_values[key] = result
-                    self._apply_colours()
-
-            self._run(job[0], *job[1], on_result=done,
-                      on_progress=lambda f: self.legend.setText(f"Colouring... {100 * f:.0f}%"),
-                      on_error=lambda m: self.session.report_error("Colouring", m))
-            return
-        extra = None
-        if key == "cluster":
-            palette = [QBrush(QColor(c)) for c in CLUSTER_COLOURS]
-            ids = np.asarray(values, np.intp) % len(palette)
-        elif key == "hue":
-            palette, ids = _hue_palette(values)
-        else:
-            palette, ids, low, high = scale_palette(values)
-            extra = (low, high)
-        self.view.set_colours(palette, ids)
-        self.legend.setText(legend_html(key, values, extra))
-        self.colours_ready.emit()
+        self.colours.apply()
 
     def colour_values(self) -> np.ndarray | None:
-        key = self.settings.colour
-        return self._colour_values.get(key) if key != "none" else None
+        """The per-point values the map is coloured by now (None when uncoloured or not computed yet)."""
+        return self.colours.values()
 
     # -------------------------------------------------------------- preview
     def _select(self, latent: np.ndarray, label: str, xy: tuple[float, float]) -> None:
