@@ -62,15 +62,18 @@ def cmd_gui(folder: str, method: str) -> dict:
     panel.settings.method = method
     ticks: list[float] = []
     marks: dict[str, float] = {}
-    # "Painted": the view's paint event after points were set (the first partial or the cached map).
-    original_paint = panel.view.viewport().paintEvent
+    # "Painted": the plot's viewport receives a paint event while points are laid out (the first
+    # partial map, or the cached map); a Python paintEvent attribute would not override C++ dispatch.
+    from PySide6.QtCore import QEvent, QObject
 
-    def painted(event):  # noqa: ANN001, ANN202
-        original_paint(event)
-        if "first_points" not in marks and len(panel.layout()):
-            marks["first_points"] = time.perf_counter()
+    class PaintWatch(QObject):
+        def eventFilter(self, obj, event):  # noqa: ANN001, ANN202, N802 - Qt override
+            if event.type() == QEvent.Type.Paint and "first_points" not in marks and len(panel.layout()):
+                marks["first_points"] = time.perf_counter()
+            return False
 
-    panel.view.viewport().paintEvent = painted
+    watch = PaintWatch()
+    panel.view.viewport().installEventFilter(watch)
     panel.map_ready.connect(lambda: marks.setdefault("ready", time.perf_counter()))
     timer = QTimer()
     timer.setInterval(10)
