@@ -389,6 +389,7 @@ class DirectionsPanel(QWidget):
         """Every moved slider as {"axis": "PC 2" | "dimension 5", "std": offset in standard deviations}."""
         moved = [(f"PC {i + 1}", slider.value()) for i, slider in enumerate(self.pc_sliders)]
         moved.append((f"dimension {self.dim_box.value()}", self.dim_slider.value()))
+        moved += [(f"saved direction {d.name}", slider.value()) for d, slider in self.saved_sliders]
         return [{"axis": axis, "std": value / SLIDER_STEPS} for axis, value in moved if value]
 
     def face_recipes(self) -> tuple[dict, dict | None] | None:
