@@ -52,6 +52,11 @@ def load_codes(model_id: str, data_key: str, n: int, dims: int, kind: str = "cod
     return array
 
 
+def has_codes(model_id: str, data_key: str) -> bool:
+    """Whether codes of this model and data are cached (cheap: no read; ``load_codes`` still checks them)."""
+    return _base(model_id, data_key).with_suffix(".npy").exists()
+
+
 def save_codes(model_id: str, data_key: str, array: np.ndarray, source: str = "", kind: str = "codes") -> bool:
     """Keep ``array`` for :func:`load_codes`; older codes of the same model and source are dropped."""
     base = _base(model_id, data_key, kind)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import WaifuError
 from ..models import FaceModel
-from .codes import data_digest, describe_key, load_codes, model_identity, save_codes
+from .codes import data_digest, describe_key, has_codes, load_codes, model_identity, save_codes
 from .maps import MapCancelled, MapSource, check_cancel
 from .projection.pca import pca_2d
 
@@ -134,8 +134,10 @@ def _stream_folder(model: FaceModel, model_id: str, root: str, cancel: threading
                                                         cancel=cancel, progress=progress, scanned=scanned))
     description = f"{{}} faces of {root}"
     reader.wait(READ_POLL_S, cancel)
-    if reader.result is None and not reader.failed and len(files) > FIRST_BATCH:
-        # Cold folder: show an evenly spread sample while the folder is read.
+    cached = use_cache and has_codes(model_id, folder_key(files, model.resolution))
+    if reader.result is None and not reader.failed and len(files) > FIRST_BATCH and not cached:
+        # Cold folder: show an evenly spread sample while the folder is read (not when its codes are
+        # cached: the whole map follows as soon as the folder's faces are mapped).
         yield from _first_sample(model, files, len(files), cancel)
     while not reader.wait(READ_POLL_S, cancel):
         yield MapProgress("reading", reader.done, len(files), None, None)
