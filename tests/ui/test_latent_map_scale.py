@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QFileDialog, QSlider
+from PySide6.QtWidgets import QFileDialog, QLabel, QSlider
 
 from waifu_studio.core.config import DataConfig
 from waifu_studio.core.data import load_dataset
@@ -118,6 +118,8 @@ def test_lasso_selects_the_points_inside_and_makes_a_direction(qtbot, make_panel
     assert panel.column.make_button.isEnabled()
     qtbot.keyClicks(panel.column.name_edit, "left minus right")
     qtbot.mouseClick(panel.column.make_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Saved direction \u201cleft minus right\u201d" in panel.status.text(), timeout=10000)
+    assert panel.column.name_edit.text() == ""
     saved = saved_directions(model)
     assert [d.name for d in saved] == ["left minus right"]
     latents = panel.source.latents
@@ -129,8 +131,8 @@ def test_lasso_selects_the_points_inside_and_makes_a_direction(qtbot, make_panel
     directions = DirectionsPanel(session)
     qtbot.addWidget(directions)
     directions.show()
-    labels = [w.text() for w in directions.saved_box.findChildren(type(panel.column.count_label))]
-    assert "left minus right" in labels
+    qtbot.waitUntil(lambda: "left minus right" in [w.text() for w in directions.saved_box.findChildren(QLabel)],
+                    timeout=10000)
     slider = directions.saved_box.findChildren(QSlider)[0]
     before = directions.edited_latent()
     slider.setValue(SLIDER_STEPS)
@@ -162,11 +164,24 @@ def test_outliers_coloured_selected_and_excluded_from_training(qtbot, make_panel
     assert "reconstruction error" in panel.legend.text()
     panel.selection.set(worst)
     qtbot.mouseClick(panel.column.exclude_button, Qt.MouseButton.LeftButton)
-    assert "5 faces of this folder excluded" in panel.column.exclusion_label.text()
+    qtbot.waitUntil(lambda: "5 faces of this folder excluded" in panel.column.exclusion_label.text(), timeout=10000)
+    assert "(5 of the selected)" in panel.column.exclusion_label.text()
+    # The map crosses the excluded faces out and says how many there are.
+    np.testing.assert_array_equal(np.sort(panel.view.excluded_marks()), worst)
+    assert panel.controls.excluded_label.text().startswith("\u2715 5 faces")
     dataset = load_dataset(DataConfig(source=str(folder), resolution=32))
     assert len(dataset) == 300 and dataset.summary() == "300 faces, 5 excluded by you"
     assert not any(p.startswith("zz_junk") for p in dataset.paths)
     assert len(list(folder.iterdir())) == 305  # nothing in the user's folder moved
+    # The map made again crosses them out from the saved list; including them again takes the crosses away.
+    computed(qtbot, panel, source=str(folder), method="pca")
+    qtbot.waitUntil(lambda: len(panel.view.excluded_marks()) == 5, timeout=10000)
+    np.testing.assert_array_equal(np.sort(panel.view.excluded_marks()), worst)
+    panel.selection.set(worst[:2])
+    qtbot.mouseClick(panel.column.include_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(panel.view.excluded_marks()) == 3, timeout=10000)
+    assert "3 faces of this folder excluded" in panel.column.exclusion_label.text()
+    assert len(load_dataset(DataConfig(source=str(folder), resolution=32))) == 302
 
 
 def test_a_big_map_is_a_density_image_with_exact_hover_and_click(qtbot, make_panel, tiny_model_factory, monkeypatch):

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 from ..config import DataConfig
 from ..errors import DataError
 from .builtin import builtin_faces
 from .dataset import FaceDataset, SkippedFile, apply_split
-from .exclusions import exclude, include, load_exclusions, save_exclusions
+from .exclusions import exclude, excluded_mask, include, load_exclusions, save_exclusions
 from .folder import ImageFile, ProgressFn, folder_key, load_folder, scan_folder
 from .images import IMAGE_EXTENSIONS, MAX_PIXELS, MIN_SIDE, ImageSkipped, decode_face, load_image_file
 
 __all__ = [
     "IMAGE_EXTENSIONS", "MAX_PIXELS", "MIN_SIDE", "FaceDataset", "ImageFile", "ImageSkipped", "SkippedFile",
-    "apply_split", "builtin_faces", "decode_face", "exclude", "folder_key", "include", "load_dataset",
+    "apply_split", "builtin_faces", "decode_face", "exclude", "excluded_mask", "folder_key", "include", "load_dataset",
     "load_exclusions", "load_folder", "load_image_file", "save_exclusions", "scan_folder",
 ]
 
@@ -39,7 +41,7 @@ def load_dataset(config: DataConfig, *, progress: ProgressFn | None = None, canc
     excluded = load_exclusions(config.source)
     if not excluded:
         return dataset
-    keep = [i for i, path in enumerate(dataset.paths) if path not in excluded]
+    keep = np.flatnonzero(~excluded_mask(dataset.paths, excluded)).tolist()
     if not keep:
         raise DataError(f"every face of {dataset.source} is excluded from training; "
                         "include some again on the latent map")

@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import pathlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
+
+import numpy as np
 
 from ..errors import DataError
 from ..io.files import atomic_write_bytes, cache_dir
@@ -40,6 +42,11 @@ def load_exclusions(folder: str | os.PathLike) -> set[str]:
         return set()
     names = data.get("excluded") if isinstance(data, dict) else None
     return {str(n) for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+
+
+def excluded_mask(paths: Sequence[str], excluded: Collection[str]) -> np.ndarray:
+    """True for each of ``paths`` (a dataset's relative paths) that is on the exclusion list ``excluded``."""
+    return np.fromiter((path in excluded for path in paths), bool, count=len(paths))
 
 
 def save_exclusions(folder: str | os.PathLike, paths: Iterable[str]) -> pathlib.Path:

@@ -27,6 +27,9 @@ CODES_VERSION = 1
 
 def model_identity(model: FaceModel) -> str:
     """SHA-256 (hex) naming a model's weights: its checkpoint file's, or its weights' when unsaved."""
+    loaded = getattr(model, "checkpoint_sha256", None)  # what load_checkpoint read (the file may change since)
+    if loaded:
+        return str(loaded)
     info = getattr(model, "checkpoint_info", None)
     if info is not None and pathlib.Path(info.path).exists():
         return file_sha256(info.path)

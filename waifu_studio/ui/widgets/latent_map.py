@@ -1,11 +1,13 @@
 """Latent map panel: lay out up to a million latent codes in 2-D, hover, click, select, clean a data set.
 
-Flow: ``stream_map_source`` in a task draws the points as they are encoded (a PCA of what is
-encoded so far, refreshed as more arrives; a folder already encoded under this model comes from
-the code cache at once), then ``project`` with the chosen method in a second task (a child
-process, so nothing it does can hold up this window) whose intermediate t-SNE layouts are drawn
-as they arrive. Shift-drag selects; the column beside the map acts on the selection
-(``map_actions``). What the map shows and what is selected live in ``state.map``.
+Flow: ``stream_map_source`` in the "build" job draws the points as they are encoded (a PCA of
+what is encoded so far, refreshed as more arrives; a folder already encoded under this model
+comes from the code cache at once), then ``project`` with the chosen method in the "project" job
+(a child process, so nothing it does can hold up this window) whose intermediate t-SNE layouts
+are drawn as they arrive. Every layout comes with its grid index, built in the job. All work runs
+through ``self.jobs`` (``ui.workers.Jobs``), which drops results of superseded requests.
+Shift-drag selects; the column beside the map acts on the selection (``map_actions``). What the
+map shows and what is selected live in ``state.map``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from ...core.explore.maps import MapSource, render_map_png
 from ...core.explore.projection import ProjectionParams, blend_weights, nearest_points
 from ...core.explore.projection.layout import sampling_note
 from ...core.explore.reproduce import map_recipe
+from ...core.explore.spatial import GridIndex
 from ...core.io.export import save_image
 from ...core.models import FaceModel
 from ...state.map import MapSelection, MapSettings
+from ..dialogs import ask_folder, last_dir, remember_dir
 from ..images import qimage_to_array
 from ..session import Session
-from ..workers import LatestRenderer, Task, start_task
+from ..workers import Jobs, Task
 from .latent_map_parts import (  # noqa: F401 - constants re-exported for callers of this module
     BLEND_NEIGHBOURS,
     CLUSTER_COLOURS,
@@ -66,16 +70,12 @@ class LatentMapPanel(QWidget):
         self._final = False  # the chosen layout is drawn
         self._complete = False  # every point is in (encoding or sampling finished)
         self._note = ""  # what the layout method did differently (sampling), shown with the status
-        self._stamp = 0
-        self._tasks: list[Task] = []
+        self.jobs = Jobs(self)
         self._colour_values: dict[str, np.ndarray] = {}
         self._preview: tuple[np.ndarray, str, tuple[float, float]] | None = None
         self._map_ends: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}
         self.intermediate_layouts = 0
         self.partial_layouts = 0
-        self._renderer = LatestRenderer(self)
-        self._renderer.result.connect(self._on_preview)
-        self._renderer.error.connect(lambda m: session.report_error("Latent map", m))
         self._build_ui()
         session.model_changed.connect(self._on_model_changed)
         session.endpoints_changed.connect(self._update_path)
@@ -116,7 +116,8 @@ class LatentMapPanel(QWidget):
         self.compute_button.clicked.connect(lambda: self._start())
         self.cancel_button.clicked.connect(self.cancel)
         # Drag the previewed face onto a morph endpoint (the Morph tab's wells accept latents).
-        self.preview.drag_payload = lambda: self._preview[:2] if self._preview is not None else None
+        self.preview.drag_payload = lambda: (None if self._preview is None else
+                                             (*self._preview[:2], self.session.model_key))
         self.set_a_button.clicked.connect(lambda: self.set_selection_as("A"))
         self.set_b_button.clicked.connect(lambda: self.set_selection_as("B"))
         self.export_button.clicked.connect(self._ask_export)
@@ -188,12 +189,13 @@ class LatentMapPanel(QWidget):
             return
         latent, label, xy = self._preview
         self._map_ends[which] = (latent.copy(), xy)
-        self.session.set_endpoint(which, latent, face, label)
+        self.session.set_endpoint(which, latent, face, label, kind="map")
 
     def cancel(self) -> None:
-        self._stamp += 1  # results of the running tasks are now stale
-        for task in self._tasks:
-            task.cancel()
+        """Stop building, laying out and colouring this map (their results are dropped)."""
+        for key in ("build", "project", "exclusions"):
+            self.jobs.cancel(key)
+        self.colours.cancel()
         self._busy(False, "Cancelled")
 
     def export_png(self, path: str | os.PathLike) -> Path:
@@ -213,28 +215,22 @@ class LatentMapPanel(QWidget):
         """The classic image map (faces on a grid at their positions), written in a worker."""
         if self.source is None:
             return None
-        return self._run(render_map_png, self.layout().copy(), self.source.faces, os.fspath(path),
-                         recipe=self._map_recipe(),
-                         on_error=lambda m: self.session.report_error("Export map", m))
+        layout, faces, recipe = self.layout().copy(), self.source.faces, self._map_recipe()
+        return self.jobs.submit(f"save {path}",
+                                lambda _ctx: render_map_png(layout, faces, os.fspath(path), recipe=recipe),
+                                on_error=lambda m: self.session.report_error("Export map", m))
 
     def shutdown(self) -> None:
         self.cancel()
-        for task in self._tasks:
-            task.wait(10000)
-        self._tasks.clear()
-        self._renderer.shutdown()
+        for key in ("preview", "mean A", "mean B"):
+            self.jobs.cancel(key)
+        self.jobs.shutdown(cancel=False)  # exports and saves finish
 
     def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
         self.shutdown()
         super().closeEvent(event)
 
     # ----------------------------------------------------------- computing
-    def _run(self, fn, *args, **kwargs) -> Task:  # noqa: ANN001 - start_task's arguments
-        self._tasks = [t for t in self._tasks if t.is_running()]
-        task = start_task(fn, *args, owner=self, **kwargs)
-        self._tasks.append(task)
-        return task
-
     def _busy(self, busy: bool, text: str = "") -> None:
         self.compute_button.setEnabled(not busy and self._model is not None)
         self.cancel_button.setEnabled(busy)
@@ -257,58 +253,54 @@ class LatentMapPanel(QWidget):
                 if not self.settings.folder:
                     return
             data = self.settings.folder
-        stamp = self._stamp
         self._final = self._complete = False
         self.partial_layouts = self.intermediate_layouts = 0
         self.selection.clear(groups=True)
+        self.actions.load_exclusions()  # none shown until the map is complete
         self.progress.setRange(0, 0)  # until the first count arrives: a busy bar
         self._busy(True, "Sampling faces..." if data == "prior" else "Reading the folder...")
-        self._run(_stream, model, data, self.settings.n,
-                  on_result=lambda r: self._on_source(stamp, model, r),
-                  on_progress=lambda p: self._on_progress(stamp, p),
-                  on_error=lambda m: self._on_error(stamp, m))
+        n = self.settings.n
+        self.jobs.submit("build", lambda ctx: _stream(model, data, n, ctx.progress, ctx.cancel),
+                         on_result=self._on_source, on_progress=self._on_progress, on_error=self._on_error)
 
-    def _show_source(self, source: MapSource, layout: np.ndarray, first: bool) -> None:
+    def _show_source(self, source: MapSource, index: GridIndex, first: bool) -> None:
         self.source = source
         self.view.set_points(source.faces, source.labels, keep_view=not first)
-        self.view.set_layout(layout)
+        self.view.set_layout(index.xy, index=index)
         self.layout_updated.emit()
 
-    def _on_progress(self, stamp: int, value: tuple) -> None:
-        if stamp != self._stamp:
-            return
+    def _on_progress(self, value: tuple) -> None:
         if value[0] == "build":
-            step = value[1]
+            _, step, index = value
             if step.stage == "done":
                 return  # drawn by _on_source
             self.status.setText(step.text() + ("" if step.source is None else "; the map grows as it goes"))
             if step.total:
                 self.progress.setRange(0, step.total)
                 self.progress.setValue(step.done)
-            if step.layout is not None and step.source is not None:
-                self._show_source(step.source, step.layout, first=self.partial_layouts == 0)
+            if index is not None:
+                self._show_source(step.source, index, first=self.partial_layouts == 0)
                 self.partial_layouts += 1
                 self.partial_drawn.emit(len(step.source.latents))
             return
-        _, fraction, layout = value
+        _, fraction, layout, index = value
         self.progress.setValue(round(100 * fraction))
         source = self.source
-        if layout is not None and fraction < 1.0 and source is not None and len(layout) == len(source.latents):
+        if index is not None and source is not None and len(layout) == len(source.latents):
             self.intermediate_layouts += 1
-            self.view.set_layout(layout, fit=True)
+            self.view.set_layout(layout, fit=True, index=index)
             self.layout_updated.emit()
 
-    def _on_source(self, stamp: int, model: FaceModel, result: tuple[MapSource, np.ndarray]) -> None:
-        if stamp != self._stamp or model is not self._model:
-            return
-        source, first = result
+    def _on_source(self, result: tuple[MapSource, np.ndarray, GridIndex]) -> None:
+        source, _, index = result
         self._complete = True
         self._colour_values.clear()
         self._preview = None
         self._map_ends.clear()
         self.selection.clear()
-        self._show_source(source, first, first=self.partial_layouts == 0)
+        self._show_source(source, index, first=self.partial_layouts == 0)
         self._apply_colours()
+        self.actions.load_exclusions()
         s = self.settings
         params = ProjectionParams(method=s.method, perplexity=s.perplexity, n_neighbors=s.n_neighbors,
                                   min_dist=s.min_dist)
@@ -317,14 +309,12 @@ class LatentMapPanel(QWidget):
         note = sampling_note(len(source.latents), params)
         self._note = f" {note}" if note else ""
         self.status.setText(f"{source.description}: computing {self.method_box.currentText()}...{self._note}")
-        self._run(_project, source.features, params, source.cache_key,
-                  on_result=lambda r: self._on_layout(stamp, *r),
-                  on_progress=lambda p: self._on_progress(stamp, p),
-                  on_error=lambda m: self._on_error(stamp, m))
+        features, cache_key = source.features, source.cache_key
+        self.jobs.submit("project", lambda ctx: _project(features, params, cache_key, ctx.progress, ctx.cancel),
+                         on_result=self._on_layout, on_progress=self._on_progress, on_error=self._on_error)
 
-    def _on_layout(self, stamp: int, layout: np.ndarray, index) -> None:  # noqa: ANN001 - GridIndex
-        if stamp != self._stamp:
-            return
+    def _on_layout(self, result: tuple[np.ndarray, GridIndex]) -> None:
+        layout, index = result
         self.view.set_layout(layout, index=index)
         if self.intermediate_layouts:  # intermediate frames zoomed in on their bulk: show the whole map
             self.view.getViewBox().setRange(QRectF(-1.05, -1.05, 2.1, 2.1), padding=0)
@@ -336,9 +326,7 @@ class LatentMapPanel(QWidget):
         self.layout_updated.emit()
         self.map_ready.emit()
 
-    def _on_error(self, stamp: int, message: str) -> None:
-        if stamp != self._stamp:
-            return
+    def _on_error(self, message: str) -> None:
         self.progress.setRange(0, 100)
         self._busy(False, "Failed")
         self.session.report_error("Latent map", message)
@@ -361,12 +349,12 @@ class LatentMapPanel(QWidget):
         self.view.set_marker(xy)
         self.preview_caption.setText(label)
         self._sync_controls()
-        self._renderer.request(lambda: (model, latent, model.decode(latent)[0]))
+        # Latest wins: while the user clicks around, only the newest face is decoded next.
+        self.jobs.submit("preview", lambda _ctx: (latent, model.decode(latent)[0]), on_result=self._on_preview,
+                         on_error=lambda m: self.session.report_error("Latent map", m), show_superseded=True)
 
-    def _on_preview(self, result: tuple[FaceModel, np.ndarray, np.ndarray]) -> None:
-        model, latent, face = result
-        if model is not self._model:
-            return
+    def _on_preview(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        latent, face = result
         self.preview.set_face(face)
         self.session.set_current_latent(latent)
         self.preview_rendered.emit()
@@ -382,6 +370,8 @@ class LatentMapPanel(QWidget):
     # ---------------------------------------------------------------- model
     def _on_model_changed(self, model: FaceModel | None) -> None:
         self.cancel()
+        for key in ("preview", "mean A", "mean B"):  # the old model's faces are never shown or used
+            self.jobs.cancel(key)
         self._model = model
         self._complete = self._final = False
         self.source = None
@@ -394,6 +384,7 @@ class LatentMapPanel(QWidget):
         self.preview.setText("Click a point\n(or empty space to blend)")
         self.preview_caption.setText("")
         self.legend.setText("")
+        self.actions.load_exclusions()
         self.progress.setValue(0)
         self._busy(False, "Press Compute map." if model is not None else "Load a model first.")
         folder_ok = model is not None and model.has_encoder
@@ -411,15 +402,17 @@ class LatentMapPanel(QWidget):
                 self.settings.source = "prior"
 
     def _ask_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder of faces to map", self.settings.folder)
-        if path:
+        path = ask_folder(self, self.session.settings, "dataset", "Folder of faces to map")
+        if path is not None:
             self.set_folder(path)
 
     def _ask_export(self) -> None:
-        path, chosen = QFileDialog.getSaveFileName(self, "Export map", "latent_map.png",
-                                                   "Map as shown (*.png);;Face map (*.png)")
+        settings = self.session.settings
+        start = str(last_dir(settings, "export") / "latent_map.png")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export map", start, "Map as shown (*.png);;Face map (*.png)")
         if not path:
             return
+        remember_dir(settings, "export", path)
         if chosen.startswith("Face"):
             self.export_face_map(path)
             return

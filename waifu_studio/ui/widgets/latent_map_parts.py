@@ -44,20 +44,30 @@ SCALE_STEPS = 32  # continuous colourings (errors, distances) are drawn in this 
 
 
 def _stream(model: FaceModel, data: str, n: int, progress: Callable,
-            cancel: threading.Event) -> tuple[MapSource, np.ndarray]:
-    """The map's points and their PCA, reporting every partial set (the panel draws those with a layout)."""
+            cancel: threading.Event) -> tuple[MapSource, np.ndarray, GridIndex]:
+    """The map's points, their PCA and its grid index, reporting every partial set.
+
+    Each partial set with a layout comes with its ``GridIndex``, built here (not on the GUI
+    thread, where sorting the points of a big partial map would stall the window).
+    """
     step = None
     for step in stream_map_source(model, data, n=n, cancel=cancel):
-        progress(("build", step))
-    return step.source, step.layout
+        drawn = step.layout is not None and step.source is not None and step.stage != "done"
+        progress(("build", step, GridIndex(step.layout) if drawn else None))
+    return step.source, step.layout, GridIndex(step.layout)
 
 
 def _project(features: np.ndarray, params: ProjectionParams, cache_key: str, progress: Callable,
              cancel: threading.Event) -> tuple[np.ndarray, GridIndex]:
+    """The chosen layout and its grid index; intermediate frames are reported with theirs."""
+
+    def frame(fraction: float, layout: np.ndarray | None) -> None:
+        index = GridIndex(layout) if layout is not None and fraction < 1.0 else None
+        progress(("project", fraction, layout, index))
+
     # In a child process: openTSNE's and umap's imports, scipy and numba hold the GIL for up to
     # ~160 ms at a time, which froze the window when they ran in this worker thread.
-    layout = project_in_process(features, params, cache_key=cache_key, cancel=cancel,
-                                progress=lambda fraction, frame: progress(("project", fraction, frame)))
+    layout = project_in_process(features, params, cache_key=cache_key, cancel=cancel, progress=frame)
     return layout, GridIndex(layout)  # sorting a million points takes ~0.1 s: not on the GUI thread
 
 
@@ -161,6 +171,9 @@ class MapControls(QWidget):
         self.legend = QLabel("")
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.excluded_label = QLabel("")  # how many faces on the map are crossed out (excluded from training)
+        self.excluded_label.setWordWrap(True)
+        self.excluded_label.setStyleSheet("QLabel { color: #ff6060; }")
         self.shape_box = QComboBox()
         self.shape_box.addItems(["Lasso", "Box"])
         self.shape_box.setToolTip("What shift-drag on the map draws to select points")
@@ -191,6 +204,7 @@ class MapControls(QWidget):
         rows.addRow("Shift-drag", self.shape_box)
         side.addLayout(rows)
         side.addWidget(self.legend)
+        side.addWidget(self.excluded_label)
         side.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
         side.addWidget(self.preview_caption)
         ab = QHBoxLayout()

@@ -14,7 +14,8 @@ from PySide6.QtGui import QBrush, QColor
 from ...core.explore.face_features import dominant_hue
 from ...core.explore.outliers import neighbour_distances, reconstruction_errors
 from ...core.explore.projection import kmeans_labels
-from .latent_map_parts import CLUSTER_COLOURS, _hue_palette, legend_html, scale_palette
+from ..workers import Job
+from .latent_map_parts import CLUSTER_COLOURS, COLOURINGS, _hue_palette, legend_html, scale_palette
 
 if TYPE_CHECKING:
     from .latent_map import LatentMapPanel
@@ -26,20 +27,26 @@ class MapColours:
     def __init__(self, panel: LatentMapPanel) -> None:
         self.panel = panel
 
-    def job(self, key: str):  # noqa: ANN202 - (function, args) computing the values
+    def job(self, key: str) -> Job | None:
+        """The job computing ``key``'s value for every point (None when this model cannot)."""
         panel = self.panel
         source, model = panel.source, panel._model
         if key == "cluster":
-            return kmeans_labels, (source.features,)
+            return lambda _ctx: kmeans_labels(source.features)
         if key == "hue":
-            return dominant_hue, (np.asarray(source.faces),)
+            return lambda _ctx: dominant_hue(np.asarray(source.faces))
         if key == "knn":
-            return neighbour_distances, (source.latents,)
+            return lambda ctx: neighbour_distances(source.latents, cancel=ctx.cancel)
         if model is None or not model.has_encoder:
             return None
         cache = (source.cache_key, "recon") if source.cache_key else None
-        return (lambda progress, cancel: reconstruction_errors(model, source.faces, cache=cache,
-                                                               progress=progress, cancel=cancel)), ()
+        return lambda ctx: reconstruction_errors(model, source.faces, cache=cache, progress=ctx.progress,
+                                                 cancel=ctx.cancel)
+
+    def cancel(self) -> None:
+        """Drop every colouring being computed (the map's points change)."""
+        for key in COLOURINGS.values():
+            self.panel.jobs.cancel(f"colour {key}")
 
     def apply(self) -> None:
         panel = self.panel
@@ -56,17 +63,16 @@ class MapColours:
             if job is None:
                 panel.legend.setText("Reconstruction errors need a model with an encoder (AE or VAE).")
                 return
-            stamp = panel._stamp
             panel.legend.setText(f"Colouring by {panel.colour_box.currentText().lower()}...")
 
             def done(result: np.ndarray) -> None:
-                if stamp == panel._stamp and source is panel.source:
-                    panel._colour_values[key] = result
-                    self.apply()
+                panel._colour_values[key] = result
+                self.apply()
 
-            panel._run(job[0], *job[1], on_result=done,
-                       on_progress=lambda f: panel.legend.setText(f"Colouring... {100 * f:.0f}%"),
-                       on_error=lambda m: panel.session.report_error("Colouring", m))
+            # One key per colouring: switching to another and back keeps a long computation going.
+            panel.jobs.submit(f"colour {key}", job, on_result=done,
+                              on_progress=lambda f: self._progress(key, f),
+                              on_error=lambda m: panel.session.report_error("Colouring", m))
             return
         extra = None
         if key == "cluster":
@@ -80,6 +86,10 @@ class MapColours:
         panel.view.set_colours(palette, ids)
         panel.legend.setText(legend_html(key, values, extra))
         panel.colours_ready.emit()
+
+    def _progress(self, key: str, fraction: float) -> None:
+        if key == self.panel.settings.colour:  # another colouring may be shown meanwhile
+            self.panel.legend.setText(f"Colouring... {100 * fraction:.0f}%")
 
     def values(self) -> np.ndarray | None:
         panel = self.panel

@@ -27,6 +27,7 @@ THUMB_PX = 44
 SCATTER_ALL_MAX = 60_000  # up to this many points, all are dots; above, a density image
 VISIBLE_DOTS_MAX = 20_000  # a big map shows dots once no more than this many are in view
 DEFAULT_BRUSH = QBrush(QColor(120, 170, 255, 200))
+EXCLUDED_BRUSH = QBrush(QColor(255, 80, 80, 230))
 
 
 class MapViewBox(pg.ViewBox):
@@ -90,6 +91,12 @@ class MapView(pg.PlotWidget):
         self.selection_dots.setZValue(15)
         self.addItem(self.selection_dots)
         self._selected = np.zeros(0, np.int64)
+        # Faces excluded from training: a red cross on each (those in view, for a big map).
+        self.excluded_dots = pg.ScatterPlotItem(size=POINT_PX + 5, symbol="x", pen=None, brush=EXCLUDED_BRUSH,
+                                                pxMode=True, antialias=False)
+        self.excluded_dots.setZValue(14)
+        self.addItem(self.excluded_dots)
+        self._excluded = self._excluded_shown = np.zeros(0, np.int64)
         self.lasso_line = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=1, style=Qt.PenStyle.DashLine))
         self.lasso_line.setZValue(30)
         self.addItem(self.lasso_line)
@@ -141,15 +148,20 @@ class MapView(pg.PlotWidget):
         self.marker.setData([])
         if not keep_view:
             self.set_selected(np.zeros(0, np.int64))
+            self.set_excluded(np.zeros(0, np.int64))
             self.getViewBox().setRange(QRectF(-1.05, -1.05, 2.1, 2.1), padding=0)
 
     def set_layout(self, layout: np.ndarray, fit: bool = False, index: GridIndex | None = None) -> None:
         """Draw ``layout``; ``fit`` zooms to where most points are (early t-SNE frames have far outliers).
 
-        ``index`` is the layout's ``GridIndex`` when the caller built it in a worker (big maps).
+        ``index``: the layout's ``GridIndex``, built in a worker (its points are the ones drawn); without
+        it, the index is built here (small layouts only: sorting a big one would stall the window).
         """
-        self._layout = np.asarray(layout, np.float32)
-        self._index = index if index is not None and index.xy is layout else GridIndex(self._layout)
+        if index is not None:
+            self._layout, self._index = index.xy, index
+        else:
+            self._layout = np.asarray(layout, np.float32)
+            self._index = GridIndex(self._layout)
         n = len(self._layout)
         if fit and n >= 20:
             # The 1st and 99th percentiles by partition (np.percentile's first call imports lazily: 50 ms).
@@ -228,11 +240,26 @@ class MapView(pg.PlotWidget):
         self._selected = np.asarray(indices, np.int64)
         self._draw_selection()
 
+    def set_excluded(self, indices: np.ndarray) -> None:
+        """Cross out the points whose faces are excluded from training."""
+        self._excluded = np.asarray(indices, np.int64)
+        self._draw_selection()
+
+    def excluded_marks(self) -> np.ndarray:
+        """Indices of the points crossed out now (those in view of a big map)."""
+        return self._excluded_shown
+
     def _draw_selection(self) -> None:
-        chosen = self._selected[self._selected < len(self._layout)]
+        """The selection rings and exclusion crosses (only those in view when there are many)."""
+        rings, self._excluded_shown = self._drawable(self._selected), self._drawable(self._excluded)
+        for item, chosen in ((self.selection_dots, rings), (self.excluded_dots, self._excluded_shown)):
+            item.setData(pos=self._layout[chosen] if len(chosen) else np.zeros((0, 2)))
+
+    def _drawable(self, indices: np.ndarray) -> np.ndarray:
+        chosen = indices[indices < len(self._layout)]
         if len(chosen) > VISIBLE_DOTS_MAX:
             chosen = np.intersect1d(chosen, self.visible_indices(), assume_unique=True)[:VISIBLE_DOTS_MAX]
-        self.selection_dots.setData(pos=self._layout[chosen] if len(chosen) else np.zeros((0, 2)))
+        return chosen
 
     def _on_select_drag(self, polygon: np.ndarray, finished: bool) -> None:
         closed = np.concatenate([polygon, polygon[:1]])
