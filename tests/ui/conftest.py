@@ -84,3 +84,22 @@ def make_panel(qtbot, session):
     yield make
     for panel in panels:
         panel.shutdown()
+
+
+@pytest.fixture
+def gui_thread_indexes(monkeypatch):
+    """Sizes of the map grid indexes built on the GUI thread (sorting a big map's points there stalls the window)."""
+    import threading
+
+    from waifu_studio.core.explore.spatial import GridIndex
+
+    built: list[int] = []
+    real = GridIndex.__init__
+
+    def spy(self, xy, *args, **kwargs):  # noqa: ANN001, ANN202 - GridIndex.__init__'s signature
+        if threading.current_thread() is threading.main_thread() and len(xy):
+            built.append(len(xy))
+        real(self, xy, *args, **kwargs)
+
+    monkeypatch.setattr(GridIndex, "__init__", spy)
+    return built

@@ -65,7 +65,7 @@ def test_clicking_empty_space_blends_nearest_points(qtbot, make_panel, tiny_mode
     np.testing.assert_array_equal(panel.session.current_latent, latent)
 
 
-def test_tsne_shows_intermediate_layouts(qtbot, make_panel, tiny_model_factory):
+def test_tsne_shows_intermediate_layouts(qtbot, make_panel, tiny_model_factory, gui_thread_indexes):
     model = tiny_model_factory("dcgan")
     panel = make_panel(model)
     seen: list[np.ndarray] = []
@@ -74,6 +74,7 @@ def test_tsne_shows_intermediate_layouts(qtbot, make_panel, tiny_model_factory):
     assert panel.intermediate_layouts >= 3
     whole = [layout for layout in seen if len(layout) == 300]  # (partial maps of the first samples come before)
     assert len(whole) >= 4 and not np.allclose(whole[0], whole[-1])  # the map visibly unfolded
+    assert gui_thread_indexes == []  # every frame came with its grid index, built in the job
     # The dots on screen sit at the final layout (frames after the first move points in place)...
     drawn = np.array([[p.pos().x(), p.pos().y()] for p in panel.scatter.points()])
     np.testing.assert_allclose(drawn, panel.layout(), atol=1e-5)
@@ -172,7 +173,7 @@ def test_dots_are_drawn_in_their_cluster_colours(qtbot, make_panel, tiny_model_f
     from PySide6.QtGui import QColor
 
     from waifu_studio.ui.widgets import map_view
-    from waifu_studio.ui.widgets.latent_map import CLUSTER_COLOURS
+    from waifu_studio.ui.widgets.latent_map_parts import CLUSTER_COLOURS
 
     # 300 points are few enough to be drawn as faces once the view settles: keep them dots here.
     monkeypatch.setattr(map_view, "THUMB_MAX_VISIBLE", 0)

@@ -36,7 +36,7 @@ def spy_encode(model, monkeypatch) -> list[int]:
 
 
 def test_points_appear_while_encoding_then_the_cache_skips_encoding(qtbot, make_panel, tiny_model_factory, folder,
-                                                                    monkeypatch):
+                                                                    monkeypatch, gui_thread_indexes):
     monkeypatch.setattr(map_stream, "REFRESH_S", 0.0)
     model = tiny_model_factory("ae")
     calls = spy_encode(model, monkeypatch)
@@ -49,6 +49,7 @@ def test_points_appear_while_encoding_then_the_cache_skips_encoding(qtbot, make_
     encoding = [text for n, text in partial if n < 300 and text.startswith("encoding")]
     assert encoding and "encoding 64 / 300 faces" in encoding[0] and "left" in encoding[0]  # ...with progress
     assert len(panel.layout()) == 300 and sum(calls) >= 300
+    assert gui_thread_indexes == []  # each partial map came with its grid index, built in the job
     # Another method, the same folder: the codes come from the disk cache, nothing is encoded.
     calls.clear()
     partial.clear()

@@ -31,20 +31,7 @@ from ..dialogs import ask_folder, last_dir, remember_dir
 from ..images import qimage_to_array
 from ..session import Session
 from ..workers import Jobs, Task
-from .latent_map_parts import (  # noqa: F401 - constants re-exported for callers of this module
-    BLEND_NEIGHBOURS,
-    CLUSTER_COLOURS,
-    COLOUR_MODES,
-    COLOURINGS,
-    METHODS,
-    PREVIEW_PX,
-    MapControls,
-    _hue_palette,
-    _project,
-    _stream,
-    legend_html,
-    scale_palette,
-)
+from .latent_map_parts import BLEND_NEIGHBOURS, MapControls, _project, _stream
 from .map_actions import SelectionActions
 from .map_colours import MapColours
 from .map_selection import SelectionColumn
@@ -94,25 +81,13 @@ class LatentMapPanel(QWidget):
                      "set_b_button", "export_button"):
             setattr(self, name, getattr(c, name))
         self.column = SelectionColumn(self)
-        s = self.settings
+        self.controls.bind(self.settings)
         self.source_box.activated.connect(self._on_source_chosen)
-        self.source_box.currentIndexChanged.connect(lambda i: setattr(s, "source", ("prior", "folder")[i]))
-        self.n_box.valueChanged.connect(lambda v: setattr(s, "n", v))
         self.folder_button.clicked.connect(self._ask_folder)
-        self.method_box.currentTextChanged.connect(lambda t: setattr(s, "method", METHODS[t]))
-        self.perplexity_box.valueChanged.connect(lambda v: setattr(s, "perplexity", v))
-        self.neighbors_box.valueChanged.connect(lambda v: setattr(s, "n_neighbors", v))
-        self.min_dist_box.valueChanged.connect(lambda v: setattr(s, "min_dist", v))
-        self.colour_box.currentTextChanged.connect(lambda t: setattr(s, "colour", COLOURINGS[t]))
-        self.shape_box.currentTextChanged.connect(lambda t: setattr(s, "select_shape", t.lower()))
-        s.events.source.connect(lambda v: self.source_box.setCurrentIndex(("prior", "folder").index(v)))
-        s.events.folder.connect(self.controls.show_folder)
-        s.events.method.connect(lambda v: self.method_box.setCurrentText({m: k for k, m in METHODS.items()}[v]))
-        s.events.method.connect(self._sync_controls)
-        s.events.source.connect(self._sync_controls)
-        s.events.colour.connect(lambda v: self.colour_box.setCurrentText({m: k for k, m in COLOURINGS.items()}[v]))
-        s.events.colour.connect(self._apply_colours)
-        s.events.select_shape.connect(self.view.set_select_shape)
+        self.settings.events.method.connect(self._sync_controls)
+        self.settings.events.source.connect(self._sync_controls)
+        self.settings.events.colour.connect(self._apply_colours)
+        self.settings.events.select_shape.connect(self.view.set_select_shape)
         self.compute_button.clicked.connect(lambda: self._start())
         self.cancel_button.clicked.connect(self.cancel)
         # Drag the previewed face onto a morph endpoint (the Morph tab's wells accept latents).
@@ -130,13 +105,7 @@ class LatentMapPanel(QWidget):
         self._sync_controls()
 
     def _sync_controls(self, *_: object) -> None:
-        method = self.settings.method
-        self.controls._method_rows.setRowVisible(self.perplexity_box, method == "tsne")
-        self.controls._method_rows.setRowVisible(self.neighbors_box, method == "umap")
-        self.controls._method_rows.setRowVisible(self.min_dist_box, method == "umap")
-        folder = self.settings.source == "folder"
-        self.n_box.setEnabled(not folder)
-        self.folder_button.setEnabled(folder)
+        self.controls.sync(self.settings)
         self.set_a_button.setEnabled(self._preview is not None)
         self.set_b_button.setEnabled(self._preview is not None)
 

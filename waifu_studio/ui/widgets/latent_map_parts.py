@@ -30,6 +30,7 @@ from ...core.explore.projection import ProjectionParams
 from ...core.explore.projection.process import project_in_process
 from ...core.explore.spatial import GridIndex
 from ...core.models import FaceModel
+from ...state.map import SOURCES, MapSettings
 from .face_tile import FaceLabel
 
 PREVIEW_PX = 192
@@ -108,6 +109,11 @@ def legend_html(mode: str, values: np.ndarray | None, extra: tuple[float, float]
                    for s in range(8))
     what = "reconstruction error (MSE)" if mode == "recon" else "mean distance to 5 nearest codes"
     return f"{what}: {low:.4g} {ramp} {high:.4g}<br>red = unlike the rest: select them to inspect or exclude"
+
+
+def _name_of(names: dict[str, str], value: str) -> str:
+    """The on-screen name of a settings value (``METHODS`` and ``COLOURINGS`` map names to values)."""
+    return next(name for name, v in names.items() if v == value)
 
 
 def short_path(path: str, label: QLabel, width: int) -> str:
@@ -222,6 +228,31 @@ class MapControls(QWidget):
         outer.addWidget(self.scroll, 1)
         outer.addWidget(self.export_button)  # outside the scroll area: never hidden
         self.setFixedWidth(320)
+
+    def bind(self, settings: MapSettings) -> None:
+        """Mirror ``settings`` both ways: editing a widget sets its field, a changed field shows in its widget."""
+        s = settings
+        self.source_box.currentIndexChanged.connect(lambda i: setattr(s, "source", SOURCES[i]))
+        self.n_box.valueChanged.connect(lambda v: setattr(s, "n", v))
+        self.method_box.currentTextChanged.connect(lambda t: setattr(s, "method", METHODS[t]))
+        self.perplexity_box.valueChanged.connect(lambda v: setattr(s, "perplexity", v))
+        self.neighbors_box.valueChanged.connect(lambda v: setattr(s, "n_neighbors", v))
+        self.min_dist_box.valueChanged.connect(lambda v: setattr(s, "min_dist", v))
+        self.colour_box.currentTextChanged.connect(lambda t: setattr(s, "colour", COLOURINGS[t]))
+        self.shape_box.currentTextChanged.connect(lambda t: setattr(s, "select_shape", t.lower()))
+        s.events.source.connect(lambda v: self.source_box.setCurrentIndex(SOURCES.index(v)))
+        s.events.folder.connect(self.show_folder)
+        s.events.method.connect(lambda v: self.method_box.setCurrentText(_name_of(METHODS, v)))
+        s.events.colour.connect(lambda v: self.colour_box.setCurrentText(_name_of(COLOURINGS, v)))
+
+    def sync(self, settings: MapSettings) -> None:
+        """Show the rows of the chosen method; the sample count for samples, the folder button for a folder."""
+        self._method_rows.setRowVisible(self.perplexity_box, settings.method == "tsne")
+        self._method_rows.setRowVisible(self.neighbors_box, settings.method == "umap")
+        self._method_rows.setRowVisible(self.min_dist_box, settings.method == "umap")
+        folder = settings.source == "folder"
+        self.n_box.setEnabled(not folder)
+        self.folder_button.setEnabled(folder)
 
     def show_folder(self, path: str) -> None:
         """The folder label: as much of the path's end as fits, the whole path as its tooltip."""
