@@ -260,8 +260,8 @@ class LatentMapPanel(QWidget):
             self.view.set_layout(layout, fit=True, index=index)
             self.layout_updated.emit()
 
-    def _on_source(self, result: tuple[MapSource, np.ndarray, GridIndex]) -> None:
-        source, _, index = result
+    def _on_source(self, result: tuple[MapSource, GridIndex]) -> None:
+        source, index = result
         self._complete = True
         self._colour_values.clear()
         self._preview = None

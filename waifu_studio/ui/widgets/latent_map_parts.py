@@ -45,8 +45,8 @@ SCALE_STEPS = 32  # continuous colourings (errors, distances) are drawn in this 
 
 
 def _stream(model: FaceModel, data: str, n: int, progress: Callable,
-            cancel: threading.Event) -> tuple[MapSource, np.ndarray, GridIndex]:
-    """The map's points, their PCA and its grid index, reporting every partial set.
+            cancel: threading.Event) -> tuple[MapSource, GridIndex]:
+    """The map's points and the grid index of their PCA layout, reporting every partial set.
 
     Each partial set with a layout comes with its ``GridIndex``, built here (not on the GUI
     thread, where sorting the points of a big partial map would stall the window).
@@ -55,7 +55,7 @@ def _stream(model: FaceModel, data: str, n: int, progress: Callable,
     for step in stream_map_source(model, data, n=n, cancel=cancel):
         drawn = step.layout is not None and step.source is not None and step.stage != "done"
         progress(("build", step, GridIndex(step.layout) if drawn else None))
-    return step.source, step.layout, GridIndex(step.layout)
+    return step.source, GridIndex(step.layout)
 
 
 def _project(features: np.ndarray, params: ProjectionParams, cache_key: str, progress: Callable,
@@ -63,7 +63,9 @@ def _project(features: np.ndarray, params: ProjectionParams, cache_key: str, pro
     """The chosen layout and its grid index; intermediate frames are reported with theirs."""
 
     def frame(fraction: float, layout: np.ndarray | None) -> None:
-        index = GridIndex(layout) if layout is not None and fraction < 1.0 else None
+        # Frames of every point are drawn (a sampled t-SNE's frames of its sample are not).
+        drawn = layout is not None and fraction < 1.0 and len(layout) == len(features)
+        index = GridIndex(layout) if drawn else None
         progress(("project", fraction, layout, index))
 
     # In a child process: openTSNE's and umap's imports, scipy and numba hold the GIL for up to
