@@ -48,16 +48,19 @@ def run(args: argparse.Namespace) -> int:
         result.update(recon_metrics(model, faces.images))
         result["split"] = args.split
     if args.fid:
+        from ..core.devices import select_device
+
+        device = select_device(args.device)  # "auto" -> a real device for the Inception network
         ref_bar = progress_bar(0, "reference features", "img")
         def on_reference(done: int, total: int) -> None:
             ref_bar.total, ref_bar.n = total, done
             ref_bar.refresh()
 
-        ref = reference_stats(args.data, key=None, device=args.device, progress=on_reference)
+        ref = reference_stats(args.data, key=None, device=device, progress=on_reference)
         ref_bar.close()
         generated = generate_for_fid(model, args.fid_n)
         bar = progress_bar(len(generated), "FID features", "img")
-        result.update(fid_kid(generated, ref, device=args.device,
+        result.update(fid_kid(generated, ref, device=device,
                               progress=lambda d, t: (setattr(bar, "n", d), bar.refresh())))
         bar.close()
         result["fid_n"] = args.fid_n
