@@ -2,8 +2,7 @@
 
 Each kind has a name, a maker that writes it at a path, and what the program must make of it:
 ``OK`` (a correct result: the face loads, the checkpoint generates) or ``REFUSED`` (a one-line
-error with exit status 2, or the image skipped with a reason). ``needs`` names another branch
-whose validation the kind depends on (its refusal comes from there).
+error with exit status 2, or the image skipped with a reason).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ class Kind:
     name: str
     make: Callable[..., None]
     expect: str
-    needs: str = ""  # "settings": refused by the settings branch's strict config types and ranges
     in_folder: bool = True  # images: also part of the data-set folder the loader scans
 
 
@@ -354,8 +352,8 @@ CHECKPOINT_KINDS: list[Kind] = [
     Kind("config_latent_1e400", _config_text('{"family": "ae", "resolution": 32, "latent_dim": 1e400, "width": 8}'),
          REFUSED),
     Kind("config_latent_hex_text", _config(latent_dim="0x40"), REFUSED),
-    Kind("config_latent_text", _config(latent_dim="16"), REFUSED, needs="settings"),
-    Kind("config_latent_fraction", _config(latent_dim=16.5), REFUSED, needs="settings"),
+    Kind("config_latent_text", _config(latent_dim="16"), REFUSED),
+    Kind("config_latent_fraction", _config(latent_dim=16.5), REFUSED),
     Kind("config_resolution_text", _config(resolution="32"), REFUSED),
     Kind("config_huge_vae_small_file", _config(**_HUGE_VAE), REFUSED),
     Kind("config_big_but_under_cap", _config(**_BIG_UNDER_CAP), REFUSED),

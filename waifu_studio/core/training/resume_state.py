@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import WaifuError
 from ..io.files import read_regular_bytes
 
 REQUIRED_KEYS = frozenset({"model", "objective", "step", "elapsed", "data_rng", "perm", "torch_rng"})
@@ -102,7 +103,7 @@ def check_state(state: dict[str, Any], *, model: nn.Module, objective_state: dic
         raise StateRefused(f"the data set changed size ({len(perm)} -> {faces} faces)")
     if not torch.equal(torch.sort(perm).values, torch.arange(faces)):
         raise StateRefused("its data order (perm) is not a permutation of the faces")
-    check_tensors("model", state["model"], model.state_dict())
+    check_module("model", state["model"], model)
     loaded = state["objective"]
     if not isinstance(loaded, dict) or set(loaded) != set(objective_state):
         raise StateRefused("its objective state does not fit this model family")
@@ -112,11 +113,25 @@ def check_state(state: dict[str, Any], *, model: nn.Module, objective_state: dic
     if not isinstance(loaded["modules"], dict) or set(loaded["modules"]) != set(modules):
         raise StateRefused("its objective modules do not fit this model family")
     for name, module in modules.items():
-        check_tensors(f"objective module {name!r}", loaded["modules"][name], module.state_dict())
+        check_module(f"objective module {name!r}", loaded["modules"][name], module)
     if not isinstance(loaded["optimizers"], dict) or set(loaded["optimizers"]) != set(optimizers):
         raise StateRefused("its optimizers do not fit this model family")
     for name, optimizer in optimizers.items():
         _check_optimizer(name, loaded["optimizers"][name], optimizer)
+
+
+def check_module(what: str, loaded: Any, module: nn.Module) -> None:
+    """``loaded`` fits ``module``: first adapted as a load adapts it (a face model's prior takes its
+    shapes from its fit, and older states name it otherwise), then checked by :func:`check_tensors`."""
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise StateRefused(f"its {what} weights are not a set of tensors")
+    prepare = getattr(module, "prepare_state", None)
+    if prepare is not None:
+        try:
+            prepare(loaded)
+        except WaifuError as err:
+            raise StateRefused(f"its {what} weights do not match config.json ({err})") from None
+    check_tensors(what, loaded, module.state_dict())
 
 
 def check_tensors(what: str, loaded: Any, expected: Mapping[str, torch.Tensor]) -> None:
