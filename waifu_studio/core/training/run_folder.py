@@ -61,8 +61,6 @@ def read_run_config(run_dir: str | os.PathLike) -> RunConfig:
         raise TrainingError(f"{path} is damaged: nested too deeply") from None
     except ValueError as err:  # not JSON, not UTF-8, or a number past Python's digit limit
         raise TrainingError(f"{path} is damaged: {err}") from None
-    if not isinstance(data, dict):
-        raise TrainingError(f"{path} is damaged: not a JSON object")
     try:
         return RunConfig.from_dict(data)
     except ConfigError as err:
