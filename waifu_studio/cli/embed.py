@@ -6,11 +6,16 @@ import argparse
 import sys
 
 from .common import (
+    float_between,
+    int_at_least,
     load_model,
     out_file,
-    positive_int,
     progress_bar,
 )
+
+# The map holds every sample's decoded face (12 KB at 64 px): 50,000 are 600 MB, and the
+# projections switch to approximate neighbours above that count.
+MAX_PRIOR_SAMPLES = 50_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,10 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--png", help="also draw the map with faces as FILE.png")
     e.add_argument("--csv", help="also write FILE.csv: one row per point (index, file or seed, x, y, latent), "
                                  "for selecting points in a spreadsheet or pandas")
-    e.add_argument("--n", type=positive_int, default=5000, help="prior: number of samples (seeds 0..n-1)")
-    e.add_argument("--perplexity", type=float, default=30.0)
-    e.add_argument("--neighbors", type=positive_int, default=15)
-    e.add_argument("--min-dist", type=float, default=0.1)
+    e.add_argument("--n", type=int_at_least(2, MAX_PRIOR_SAMPLES), default=5000,
+                   help=f"prior: number of samples (seeds 0..n-1, at most {MAX_PRIOR_SAMPLES:,})")
+    e.add_argument("--perplexity", type=float_between(1.0, 500.0), default=30.0, help="t-SNE: 1 to 500")
+    e.add_argument("--neighbors", type=int_at_least(2, 500), default=15, help="UMAP: 2 to 500")
+    e.add_argument("--min-dist", type=float_between(0.0, 1.0), default=0.1, help="UMAP: 0 to 1")
     e.add_argument("--device", default="cpu")
     e.set_defaults(run=run)
 

@@ -12,12 +12,15 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.config import SETTING_GROUPS, SETTINGS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..core.errors import WaifuError
 from ..core.settings import Setting, show
 from .common import CliError, check_run_dir, progress_bar
+
+if TYPE_CHECKING:
+    from ..core.training.run_lock import RunFolderLock
 
 
 def cli_settings() -> tuple[Setting, ...]:
@@ -115,6 +118,7 @@ def new_run_config(given: dict[str, Any]) -> RunConfig:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.training import read_run_config, resumed_config
+    from ..core.training.run_lock import RunFolderLock
 
     given = given_settings(args)
     if args.resume:
@@ -140,13 +144,19 @@ def run(args: argparse.Namespace) -> int:
     # A bad --device fails before data loading. Under torchrun (WORLD_SIZE > 1) this process joins
     # the group: every rank loads the same faces and trains its slice; rank 0 alone writes and reports.
     distributed.init_from_env(select_device(run_config.train.device))
+    # One writer per run folder, taken before minutes of data loading; under torchrun rank 0 writes.
+    lock = RunFolderLock(run_dir)
     try:
-        return _train(args, run_config, run_dir, quiet=not distributed.is_main_process())
+        if distributed.is_main_process():
+            lock.acquire(create=not args.resume)
+        return _train(args, run_config, run_dir, lock, quiet=not distributed.is_main_process())
     finally:
+        lock.release()
         distributed.cleanup()
 
 
-def _train(args: argparse.Namespace, run_config: RunConfig, run_dir: Path, *, quiet: bool) -> int:
+def _train(args: argparse.Namespace, run_config: RunConfig, run_dir: Path, lock: RunFolderLock, *,
+           quiet: bool) -> int:
     from ..core.data import load_dataset
     from ..core.training import Trainer, TrainingHooks
 
@@ -178,14 +188,18 @@ def _train(args: argparse.Namespace, run_config: RunConfig, run_dir: Path, *, qu
     def request_stop(signum: int, frame: Any) -> None:  # Ctrl-C / SIGTERM: checkpoint, then exit
         hooks.stop.set()
 
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        trainer = Trainer(run_config, dataset.images, run_dir, hooks, resume=bool(args.resume))
-        result = trainer.run()
+        # Built before the stop handler is installed: until training starts, Ctrl-C and SIGTERM
+        # end the process as usual (a stalled read of the run folder can always be interrupted).
+        trainer = Trainer(run_config, dataset.images, run_dir, hooks, resume=bool(args.resume), lock=lock)
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            result = trainer.run()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     finally:
         bar.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     if not quiet:
         state = "stopped" if result.stopped else "finished"
         print(f"{state} at step {result.steps} in {result.elapsed_seconds:.0f} s; checkpoint: {result.checkpoint}")

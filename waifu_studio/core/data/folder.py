@@ -41,11 +41,23 @@ class ImageFile:
     inode: int
 
 
+# Kernel pseudo file systems: their "files" are live process and device state (never faces), a
+# walk through /proc follows every process's cwd and root links, and reads can block or never end.
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
+
+
+def system_folder(path: str) -> str | None:
+    """The pseudo file system ``path`` really lies in (links resolved), or None."""
+    real = os.path.realpath(path)
+    return next((top for top in SYSTEM_FOLDERS if real == top or real.startswith(top + "/")), None)
+
+
 def scan_folder(root: str) -> tuple[list[ImageFile], list[SkippedFile], int]:
     """Image-extension files under ``root``, sorted by relative path: (files, skipped, ignored).
 
     The one folder walk of the program (data sets, FID references, exclusion lists). Its rules:
-    symbolic links are followed and each real folder is read once (a link loop ends); names
+    symbolic links are followed and each real folder is read once (a link loop ends), except a
+    link into /proc, /sys or /dev, which is skipped as "unreadable"; names
     starting with "." (files or folders) are skipped as "hidden"; files without an image
     extension are only counted (``ignored``); entries that are not regular files after links
     (FIFOs, sockets, devices, broken links) are skipped as "unreadable".
@@ -77,6 +89,8 @@ def scan_folder(root: str) -> tuple[list[ImageFile], list[SkippedFile], int]:
             if is_dir and st is not None:  # a folder named like an image (x.png/) is still a folder
                 if hidden:
                     skipped.append(SkippedFile(rel, "hidden", "folder"))
+                elif entry.is_symlink() and system_folder(entry.path):
+                    skipped.append(SkippedFile(rel, "unreadable", "link to a system folder"))
                 elif (st.st_dev, st.st_ino) not in seen_dirs:
                     seen_dirs.add((st.st_dev, st.st_ino))
                     stack.append((rel + "/", entry.path))
@@ -223,6 +237,8 @@ def load_folder(
         raise DataError(f"folder not found: {root}")
     if not os.path.isdir(root):
         raise DataError(f"not a folder: {root}")
+    if system_folder(root):
+        raise DataError(f"{root} is a system folder ({system_folder(root)}), not a folder of images")
     try:
         files, walk_skipped, ignored = scanned if scanned is not None else scan_folder(root)
     except OSError as err:

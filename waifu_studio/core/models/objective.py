@@ -55,6 +55,33 @@ class Objective:
     def trained_modules(self) -> dict[str, nn.Module]:
         return dict(self._modules)
 
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return dict(self._optimizers)
+
+    def compile_modules(self) -> None:
+        """torch.compile, in place, the conv stacks a training step runs (state_dict keys unchanged).
+
+        Skipped: the WGAN-GP critic (its gradient penalty needs a double backward, which compiled
+        graphs do not support) and a GAN's averaged generator (it only samples, rarely).
+        """
+        from .blocks import ConvDecoder, ConvEncoder
+
+        skip = set()
+        critic = self.trained_modules.get("critic")
+        if critic is not None:
+            skip.update(id(m) for m in critic.modules())
+        trained = self.trained_modules.values()
+        if "g" in self.trained_modules and self.trained_modules["g"] is not getattr(
+                self.model, "generator", None):
+            skip.update(id(m) for m in self.model.generator.modules())
+        seen = set()
+        for root in [*trained, self.model]:
+            for module in root.modules():
+                if isinstance(module, ConvDecoder | ConvEncoder) and id(module) not in skip | seen:
+                    seen.add(id(module))
+                    module.compile()
+
     def train(self, mode: bool = True) -> None:
         for module in self._modules.values():
             module.train(mode)

@@ -32,6 +32,7 @@ from ...core.training import (
     read_run_config,
     resumed_config,
 )
+from ...core.training.run_lock import RunFolderLock
 from ..workers import Jobs, TaskContext, is_expected_error
 
 TRAIN_KEY = "train"
@@ -76,7 +77,9 @@ def run_training(ctx: TaskContext, run_dir: Path, config: RunConfig | None, resu
         ctx.progress(TrainingEvent(kind, args))
 
     batch_size: int | None = None
+    lock = RunFolderLock(run_dir)  # one writer per run folder, taken before the data loads
     try:
+        lock.acquire(create=not resume)
         config = read_run_config(run_dir) if resume else config
         assert config is not None
         if overrides:  # as the CLI's --resume RUN --epochs N --lr X: what a resume may change
@@ -96,7 +99,7 @@ def run_training(ctx: TaskContext, run_dir: Path, config: RunConfig | None, resu
             on_checkpoint=lambda path, step: emit("checkpoint", str(path), step),
             on_log=lambda message: emit("log", message))
         try:
-            trainer = Trainer(config, dataset.images, run_dir, hooks, resume=resume)
+            trainer = Trainer(config, dataset.images, run_dir, hooks, resume=resume, lock=lock)
         except NothingToTrainError as err:  # the core rule, named with the form's labels
             return Refused(err.message(lambda setting: setting.label))
         batch_size = trainer.batch_size
@@ -111,6 +114,8 @@ def run_training(ctx: TaskContext, run_dir: Path, config: RunConfig | None, resu
         if is_expected_error(err):
             raise TrainingError(describe_training_error(err, batch_size)) from err
         raise  # a bug: the jobs print its traceback
+    finally:
+        lock.release()
 
 
 class TrainingController(QObject):
