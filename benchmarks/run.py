@@ -2,7 +2,8 @@
 
     python benchmarks/run.py [--quick] [--only train,decode,...] [--skip-sklearn] [--json FILE]
 
-Rows: train, gpu (CUDA only), decode, morph, map, ingest, start, stop, memory. Ratios compare figures taken in this run
+Rows: train, gpu (CUDA only), decode, morph, map, mapscale, ingest, start, stop, memory.
+Ratios compare figures taken in this run
 on this machine; no figure here is asserted anywhere (see benchmarks/README.md).
 """
 
@@ -28,6 +29,7 @@ from benchmarks import (  # noqa: E402
     gpu_bench,
     ingest_bench,
     map_bench,
+    map_scale_bench,
     memory_bench,
     morph_bench,
     stop_bench,
@@ -41,6 +43,7 @@ ROWS = {
     "decode": decode_bench.run,
     "morph": morph_bench.run,
     "map": map_bench.run,
+    "mapscale": map_scale_bench.run,
     "ingest": ingest_bench.run,
     "start": app_bench.run_start,
     "stop": stop_bench.run,

@@ -15,8 +15,9 @@ torch.set_num_threads(2)
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own cache folder; nothing touches ~/.cache."""
+    """Every test gets its own cache and user-data folders; nothing touches ~/.cache or ~/.local."""
     monkeypatch.setenv("WAIFU_STUDIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("WAIFU_STUDIO_DATA", str(tmp_path_factory.mktemp("user-data")))
 
 
 @pytest.fixture

@@ -181,7 +181,8 @@ def folder_key(files: list[ImageFile], resolution: int) -> str:
     return hashlib.sha256(f"{LOADER_VERSION}|{resolution}|{listing}".encode("ascii")).hexdigest()
 
 
-def _read_folder_cache(key: str, resolution: int) -> tuple[np.ndarray, list[str], list[SkippedFile]] | None:
+def _read_folder_cache(key: str, resolution: int,
+                       mmap: bool = False) -> tuple[np.ndarray, list[str], list[SkippedFile]] | None:
     base = _datasets_dir() / key
     meta = load_cached_meta(base)
     if meta is None:
@@ -194,7 +195,7 @@ def _read_folder_cache(key: str, resolution: int) -> tuple[np.ndarray, list[str]
     except (ValueError, KeyError, TypeError) as err:  # corrupt: rebuild and overwrite it
         log.warning("ignoring unreadable dataset cache %s: %s", base, err)
         return None
-    images = load_cached_array(base, (len(paths), resolution, resolution, 3))
+    images = load_cached_array(base, (len(paths), resolution, resolution, 3), mmap=mmap)
     return None if images is None else (images, paths, skipped)
 
 
@@ -218,9 +219,14 @@ def _prune_stale(root: str, resolution: int, keep: str) -> None:
 def load_folder(
     path: str | os.PathLike[str], resolution: int = 64, *, split: str = "all", val_every: int = 10,
     use_cache: bool = True, workers: int | None = None, progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
+    cancel: threading.Event | None = None, mmap: bool = False,
+    scanned: tuple[list[ImageFile], list[SkippedFile], int] | None = None,
 ) -> FaceDataset:
     """Every usable image under ``path`` as faces of ``resolution``; bad files are skipped and listed.
+
+    ``mmap=True`` maps a cached set read-only instead of reading it (see ``load_cached_array``):
+    a map of a big folder then pages faces in as it needs them. ``scanned`` is this folder's
+    ``scan_folder`` result when the caller already has it (one walk of a big folder, not two).
 
     Raises ``DataError`` for a missing folder, a folder without one usable image, or ``cancel``.
     """
@@ -234,11 +240,11 @@ def load_folder(
     if system_folder(root):
         raise DataError(f"{root} is a system folder ({system_folder(root)}), not a folder of images")
     try:
-        files, walk_skipped, ignored = scan_folder(root)
+        files, walk_skipped, ignored = scanned if scanned is not None else scan_folder(root)
     except OSError as err:
         raise DataError(f"cannot read folder {root}: {err.strerror or err}") from None
     key = folder_key(files, resolution)
-    cached = _read_folder_cache(key, resolution) if use_cache and files else None
+    cached = _read_folder_cache(key, resolution, mmap) if use_cache and files else None
     if cached is not None:
         images, paths, decode_skipped = cached
         if progress is not None:
@@ -258,5 +264,6 @@ def load_folder(
         counts = count_text(FaceDataset(images, [], skipped, root, resolution).skipped_counts())
         raise DataError(f"no usable images in {root}: {len(skipped):,} file{'s' if len(skipped) != 1 else ''} "
                         f"skipped ({counts})")
-    dataset = FaceDataset(images, paths, skipped, root, resolution, from_cache=cached is not None, ignored=ignored)
+    dataset = FaceDataset(images, paths, skipped, root, resolution, from_cache=cached is not None, ignored=ignored,
+                          cache_key=key)
     return apply_split(dataset, split, val_every)

@@ -186,7 +186,8 @@ class FacesBox(QGroupBox):
             return
         self._set_usable(True)
         self.dataset = ds = result.dataset
-        self.summary_label.setText(f"{len(ds):,} faces, {len(ds.skipped):,} skipped")
+        excluded = f", {ds.excluded:,} excluded by you" if ds.excluded else ""  # on the latent map
+        self.summary_label.setText(f"{len(ds):,} faces, {len(ds.skipped):,} skipped{excluded}")
         self.summary_label.setToolTip(ds.summary())
         self.details_button.setEnabled(bool(ds.skipped))
         self.strip.set_image(result.strip)
