@@ -26,7 +26,7 @@ AE = "checkpoints/ae.safetensors"
 def cmd_encode(folder: str, out: str) -> dict:
     import numpy as np
 
-    from waifu_studio.core.explore.maps import build_map_source
+    from waifu_studio.core.explore.map_stream import build_map_source
     from waifu_studio.core.explore.projection import pca_2d
     from waifu_studio.core.io.checkpoint import load_checkpoint
 

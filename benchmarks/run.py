@@ -2,8 +2,9 @@
 
     python benchmarks/run.py [--quick] [--only train,decode,...] [--skip-sklearn] [--json FILE]
 
-Rows: train, gpu (CUDA only), decode, encode, morph, map, ingest, start, close, stop, memory. Ratios compare figures
-taken in this run on this machine; no figure here is asserted anywhere (see benchmarks/README.md).
+Rows: train, gpu (CUDA only), decode, encode, morph, map, mapscale, ingest, start, close, stop, memory.
+Ratios compare figures taken in this run on this machine; no figure here is asserted anywhere
+(see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from benchmarks import (  # noqa: E402
     gpu_bench,
     ingest_bench,
     map_bench,
+    map_scale_bench,
     memory_bench,
     morph_bench,
     stop_bench,
@@ -44,6 +46,7 @@ ROWS = {
     "encode": encode_bench.run,
     "morph": morph_bench.run,
     "map": map_bench.run,
+    "mapscale": map_scale_bench.run,
     "ingest": ingest_bench.run,
     "start": app_bench.run_start,
     "close": close_bench.run,

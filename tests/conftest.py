@@ -66,8 +66,9 @@ def torch_threads():
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own cache folder; nothing touches ~/.cache."""
+    """Every test gets its own cache and user-data folders; nothing touches ~/.cache or ~/.local."""
     monkeypatch.setenv("WAIFU_STUDIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("WAIFU_STUDIO_DATA", str(tmp_path_factory.mktemp("user-data")))
 
 
 @pytest.fixture
@@ -92,7 +93,21 @@ def tiny_checkpoint(tmp_path, tiny_model_factory):
         model = tiny_model_factory(family, **kwargs)
         if family == "ae":  # a fitted prior, as a trained AE has
             codes = np.random.default_rng(0).normal(size=(64, model.latent_dim)).astype(np.float32)
-            model.fit_prior(codes)
+            model.prior.fit_gaussian(codes)
         return save_checkpoint(model, tmp_path / (name or f"{family}.safetensors"))
 
     return make
+
+
+@pytest.fixture
+def faces_folder(tmp_path):
+    """40 built-in faces as 32 px PNG files: 36 in the training split, 4 in the validation split."""
+    from PIL import Image
+
+    from waifu_studio.core.data import builtin_faces
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i, img in enumerate(builtin_faces(count=40, resolution=32).images):
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    return folder

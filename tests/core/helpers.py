@@ -11,3 +11,18 @@ def run_config(family, **train):
     defaults.update(train)
     return RunConfig(ModelConfig(family=family, resolution=32, latent_dim=16, width=8),
                      TrainConfig.for_family(family, **defaults), DataConfig(resolution=32))
+
+
+def assert_cli_fails_in_one_line(argv: list[str], message: str, capsys) -> None:  # noqa: ANN001 - pytest's capsys
+    """``main(argv)`` exits with status 2 and prints exactly one stderr line containing ``message``."""
+    from waifu_studio.cli import main
+
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse's own errors
+        status = exit_.code
+    err = capsys.readouterr().err
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err

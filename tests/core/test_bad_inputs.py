@@ -7,10 +7,7 @@ what loaded. (tests/core/test_data.py checks colours, caching and workers in det
 
 from __future__ import annotations
 
-import io
 import os
-import struct
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.core.image_bytes import encoded, jpeg_corrupt_scan, jpeg_short_scan, noise, png
 from waifu_studio.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from waifu_studio.core.data import load_folder
 from waifu_studio.core.io.checkpoint import load_checkpoint
@@ -25,30 +23,6 @@ from waifu_studio.core.training import Trainer
 
 LOADED = "loaded"
 IS_ROOT = os.geteuid() == 0
-
-
-def _noise(size: tuple[int, int] = (24, 24), mode: str = "RGB", seed: int = 0) -> Image.Image:
-    w, h = size
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(40, 216, (h, w, 3), dtype=np.uint8)).convert(mode)
-
-
-def _encoded(im: Image.Image, fmt: str, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **kwargs)
-    return buf.getvalue()
-
-
-def _chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
-    crc = zlib.crc32(kind + body) if crc is None else crc
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-
-def _png(width: int, height: int, color_type: int, depth: int, raw: bytes, interlace: int = 0,
-         header_crc: int | None = None, idat_crc: int | None = None) -> bytes:
-    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, interlace)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header, header_crc) + _chunk(b"IDAT", zlib.compress(raw), idat_crc)
-            + _chunk(b"IEND", b""))
 
 
 def _adam7_png(pixels: np.ndarray) -> bytes:
@@ -60,39 +34,39 @@ def _adam7_png(pixels: np.ndarray) -> bytes:
         sub = pixels[y0::dy, x0::dx]
         if sub.size:
             raw += b"".join(b"\0" + row.tobytes() for row in sub)
-    return _png(w, h, 2, 8, raw, interlace=1)
+    return png(w, h, 2, 8, raw, interlace=1)
 
 
 def _exif_rotated() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees when shown
-    return _encoded(_noise((40, 24)), "JPEG", exif=exif.tobytes())
+    return encoded(noise((40, 24)), "JPEG", exif=exif.tobytes())
 
 
 def _animated_gif() -> bytes:
-    frames = [_noise(seed=i).convert("P") for i in range(3)]
-    return _encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    frames = [noise(seed=i).convert("P") for i in range(3)]
+    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
 
 
 def _gif_with_transparency() -> bytes:
-    im = _noise().convert("P")
-    return _encoded(im, "GIF", transparency=0)
+    im = noise().convert("P")
+    return encoded(im, "GIF", transparency=0)
 
 
 def _palette_with_transparency() -> bytes:
-    im = _noise().convert("P")
-    return _encoded(im, "PNG", transparency=bytes(range(256)))
+    im = noise().convert("P")
+    return encoded(im, "PNG", transparency=bytes(range(256)))
 
 
 def _fully_transparent() -> bytes:
-    im = _noise().convert("RGBA")
+    im = noise().convert("RGBA")
     im.putalpha(0)
-    return _encoded(im, "PNG")
+    return encoded(im, "PNG")
 
 
 def _sixteen_bit() -> bytes:
     values = np.linspace(0, 65535, 24 * 24).reshape(24, 24).astype(">u2")
-    return _png(24, 24, 0, 16, b"".join(b"\0" + row.tobytes() for row in values))
+    return png(24, 24, 0, 16, b"".join(b"\0" + row.tobytes() for row in values))
 
 
 def _half(data: bytes) -> bytes:
@@ -107,7 +81,7 @@ def _write(data: bytes | Callable[[], bytes]) -> Callable[[Path], None]:
 
 
 def _unreadable(path: Path) -> None:
-    _write(_encoded(_noise(), "PNG"))(path)
+    _write(encoded(noise(), "PNG"))(path)
     path.chmod(0)
 
 
@@ -123,7 +97,7 @@ def _empty_folder(path: Path) -> None:
     path.mkdir()
 
 
-JPEG, PNG = (lambda: _encoded(_noise((64, 64)), "JPEG")), (lambda: _encoded(_noise((64, 64)), "PNG"))
+JPEG, PNG = (lambda: encoded(noise((64, 64)), "JPEG")), (lambda: encoded(noise((64, 64)), "PNG"))
 GRAY16 = b"".join(b"\0" + bytes(range(0, 256, 16)) for _ in range(16))  # raw rows of a 16x16 gray PNG
 NON_UTF8 = os.fsdecode(b"caf\xe9-\xff.png")
 LONG = "l" * 246 + ".png"  # 250 bytes: near the 255-byte limit of most file systems
@@ -141,21 +115,21 @@ CORPUS: list[tuple[str, Callable[[Path], None], str]] = [
     ("svg_named.png", _write(b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>'), "not an image"),
     ("empty_zip.png", _write(b"PK\x05\x06" + b"\0" * 18), "not an image"),
     ("pdf_named.png", _write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"), "not an image"),
-    ("icon_named.png", _write(lambda: _encoded(_noise((32, 32)), "ICO")), "unsupported format"),
-    ("cmyk.jpg", _write(lambda: _encoded(_noise(mode="CMYK"), "JPEG")), LOADED),
+    ("icon_named.png", _write(lambda: encoded(noise((32, 32)), "ICO")), "unsupported format"),
+    ("cmyk.jpg", _write(lambda: encoded(noise(mode="CMYK"), "JPEG")), LOADED),
     ("sixteen_bit.png", _write(_sixteen_bit), LOADED),
     ("palette_transparency.png", _write(_palette_with_transparency), LOADED),
-    ("palette.png", _write(lambda: _encoded(_noise().convert("P"), "PNG")), LOADED),
-    ("one_bit.png", _write(lambda: _encoded(_noise().convert("1"), "PNG")), LOADED),
-    ("gray_alpha.png", _write(lambda: _encoded(_noise(mode="LA"), "PNG")), LOADED),
+    ("palette.png", _write(lambda: encoded(noise().convert("P"), "PNG")), LOADED),
+    ("one_bit.png", _write(lambda: encoded(noise().convert("1"), "PNG")), LOADED),
+    ("gray_alpha.png", _write(lambda: encoded(noise(mode="LA"), "PNG")), LOADED),
     ("animated.gif", _write(_animated_gif), LOADED),
     ("transparent.gif", _write(_gif_with_transparency), LOADED),
-    ("one_pixel.png", _write(lambda: _encoded(_noise((1, 1)), "PNG")), "too small"),
-    ("seven.png", _write(lambda: _encoded(_noise((7, 7)), "PNG")), "too small"),
-    ("wide_1000x10.png", _write(lambda: _encoded(_noise((1000, 10)), "PNG")), LOADED),
-    ("bomb_20000.png", _write(lambda: _png(20000, 20000, 0, 1, b"\0" * 64)), "too many pixels"),
+    ("one_pixel.png", _write(lambda: encoded(noise((1, 1)), "PNG")), "too small"),
+    ("seven.png", _write(lambda: encoded(noise((7, 7)), "PNG")), "too small"),
+    ("wide_1000x10.png", _write(lambda: encoded(noise((1000, 10)), "PNG")), LOADED),
+    ("bomb_20000.png", _write(lambda: png(20000, 20000, 0, 1, b"\0" * 64)), "too many pixels"),
     ("exif_rotated.jpg", _write(_exif_rotated), LOADED),
-    ("exif_bad_orientation.jpg", _write(lambda: _encoded(_noise(), "JPEG", exif=b"Exif\0\0garbage")), LOADED),
+    ("exif_bad_orientation.jpg", _write(lambda: encoded(noise(), "JPEG", exif=b"Exif\0\0garbage")), LOADED),
     (NON_UTF8, _write(PNG), LOADED),
     (LONG, _write(PNG), LOADED),
     ("no_permission.png", _unreadable, LOADED if IS_ROOT else "unreadable"),  # root reads anything
@@ -165,17 +139,26 @@ CORPUS: list[tuple[str, Callable[[Path], None], str]] = [
     ("folder_named.png/inside.png", _write(PNG), LOADED),
     (".hidden.png", _write(PNG), "hidden"),
     ("._resource_fork.jpg", _write(b"\0\5\26\7\0\2\0\0Mac OS X"), "hidden"),
-    ("face.webp", _write(lambda: _encoded(_noise(), "WEBP")), LOADED),
-    ("face.bmp", _write(lambda: _encoded(_noise(), "BMP")), LOADED),
+    ("face.webp", _write(lambda: encoded(noise(), "WEBP")), LOADED),
+    ("face.bmp", _write(lambda: encoded(noise(), "BMP")), LOADED),
     ("UPPER.PNG", _write(PNG), LOADED),
-    ("gray.jpg", _write(lambda: _encoded(_noise(mode="L"), "JPEG")), LOADED),
-    ("progressive.jpg", _write(lambda: _encoded(_noise((64, 64)), "JPEG", progressive=True)), LOADED),
-    ("interlaced.png", _write(lambda: _adam7_png(np.asarray(_noise((20, 20))))), LOADED),
+    ("gray.jpg", _write(lambda: encoded(noise(mode="L"), "JPEG")), LOADED),
+    ("progressive.jpg", _write(lambda: encoded(noise((64, 64)), "JPEG", progressive=True)), LOADED),
+    ("interlaced.png", _write(lambda: _adam7_png(np.asarray(noise((20, 20))))), LOADED),
     ("rgba_transparent.png", _write(_fully_transparent), LOADED),
     # Pillow checks header chunk CRCs but not the pixel data's: the pixels decode fine.
-    ("bad_crc_header.png", _write(lambda: _png(16, 16, 0, 8, GRAY16, header_crc=1)), "truncated"),
-    ("bad_crc_pixels.png", _write(lambda: _png(16, 16, 0, 8, GRAY16, idat_crc=1)), LOADED),
+    ("bad_crc_header.png", _write(lambda: png(16, 16, 0, 8, GRAY16, header_crc=1)), "truncated"),
+    ("bad_crc_pixels.png", _write(lambda: png(16, 16, 0, 8, GRAY16, idat_crc=1)), LOADED),
     ("garbage_after.jpg", _write(lambda: JPEG() + os.urandom(2000)), LOADED),
+    # 1-3 bytes: too short for Pillow's format sniffers (BMP's unpacks 4 bytes), never fatal.
+    ("one_byte.png", _write(b"A"), "not an image"),
+    ("two_bytes.bmp", _write(b"BM"), "truncated"),  # a BMP signature, then nothing
+    ("three_bytes.gif", _write(b"GIF"), "not an image"),
+    # Scan data shorter than the frame (EOI still there) or corrupted: libjpeg only warns.
+    ("short_scan.jpg", _write(jpeg_short_scan), "truncated"),
+    ("short_scan_progressive.jpg", _write(lambda: jpeg_short_scan(progressive=True)), "truncated"),
+    ("nearly_whole_scan.jpg", _write(lambda: jpeg_short_scan(keep=0.97)), "truncated"),
+    ("corrupt_scan.jpg", _write(jpeg_corrupt_scan), "truncated"),  # seed 1: one Pillow alone loads
     ("notes.txt", _write(b"not an image extension: ignored"), None),
 ]
 

@@ -247,6 +247,23 @@ def test_changed_file_invalidates_the_cache(tmp_path, private_cache):
     assert len(list((private_cache / "datasets").glob("*.npy"))) == 1  # outdated entries are removed
 
 
+def test_a_file_rewritten_with_its_old_size_and_mtime_is_decoded_again(tmp_path, private_cache):
+    """``touch -r``: new content, same size (BMPs of one size always are), mtime put back."""
+    root = tmp_path / "faces"
+    root.mkdir()
+    for i, colour in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200)]):
+        _save(Image.new("RGB", (40, 40), colour), root / f"{i:02d}.bmp", "BMP")
+    before = load_folder(root, 32)
+    target = root / "01.bmp"
+    old = target.stat()
+    _save(Image.new("RGB", (40, 40), (250, 250, 0)), target, "BMP")
+    os.utime(target, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    after = load_folder(root, 32)
+    assert not after.from_cache  # the ctime (and so the cache key) changed with the content
+    assert tuple(after.images[1, 5, 5]) == (250, 250, 0) != tuple(before.images[1, 5, 5])
+
+
 @pytest.mark.parametrize("suffix", [".npy", ".json"])
 def test_corrupt_cache_is_rebuilt(tmp_path, private_cache, suffix):
     root = _numbered(tmp_path / "faces", 3)

@@ -47,9 +47,9 @@ def test_augmentation_keeps_gradients_layout_and_is_identity_without_policy():
 
 
 def test_unknown_augmentation_and_norm_are_refused():
-    with pytest.raises(ConfigError, match="unknown augmentation blur"):
+    with pytest.raises(ConfigError, match="augment: unknown 'blur'"):
         TrainConfig(augment="color,blur")
-    with pytest.raises(ConfigError, match="discriminator norm"):
+    with pytest.raises(ConfigError, match="d_norm: expected one of batch, spectral"):
         TrainConfig(d_norm="layer")
     assert TrainConfig(augment="Color, translation").augment  # case and spaces are forgiven
 

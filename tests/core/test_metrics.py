@@ -274,3 +274,38 @@ def test_inception_network_gives_2048_features_per_face() -> None:
     assert not np.allclose(features[0], features[1])  # different faces, different features
     # A face's features do not depend on the rest of its batch (no batch statistics).
     np.testing.assert_allclose(extractor(faces[1:2]), features[1:2], rtol=1e-4, atol=1e-5)
+
+
+class DeviceCheckingFeatures(MeanColourFeatures):
+    """Like the fake above, but insists on a device torch understands, as the real network does."""
+
+    devices: list[object] = []
+
+    def __init__(self, device: object = "cpu", precision: str = "fp32") -> None:
+        import torch
+
+        type(self).devices.append(torch.device(device))  # torch.device("auto") raises, as it did in the CLI
+
+
+def test_cli_fid_with_the_default_device_prints_the_figures(fake_inception: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path, tiny_checkpoint, capsys) -> None:
+    """`eval --fid` without --device (default "auto") gives FID/KID, not a traceback about the device name."""
+    import json
+
+    from PIL import Image
+
+    from waifu_studio.cli import main
+
+    monkeypatch.setattr(metrics, "InceptionFeatures", DeviceCheckingFeatures)
+    DeviceCheckingFeatures.devices = []
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i, face in enumerate(random_faces(12, size=32, seed=3)):
+        Image.fromarray(face).save(folder / f"{i:03d}.png")
+    checkpoint = tiny_checkpoint("dcgan")
+    code = main(["eval", "--checkpoint", str(checkpoint), "--data", str(folder), "--fid", "--fid-n", "6", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert math.isfinite(result["fid"]) and result["fid_n"] == 6
+    devices = DeviceCheckingFeatures.devices
+    assert devices and all(d.type in ("cpu", "cuda", "mps") for d in devices)

@@ -57,7 +57,7 @@ def test_ae_samples_through_its_fitted_prior(tiny_model_factory):
     model = tiny_model_factory("ae")
     rng = np.random.default_rng(1)
     codes = rng.normal(loc=3.0, scale=0.5, size=(500, model.latent_dim)).astype(np.float32)
-    model.fit_prior(codes)
+    model.prior.fit_gaussian(codes)
     latents = model.latent_from_noise(seeds_to_z(range(2000), model.latent_dim))
     # Samples follow the fitted Gaussian, not the standard normal.
     assert abs(latents.mean() - 3.0) < 0.1

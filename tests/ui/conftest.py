@@ -50,3 +50,56 @@ def session(tmp_path):
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     return Session(settings)
+
+
+@pytest.fixture
+def window(qtbot, session):
+    """The main window on ``session``, shown, with no model loaded."""
+    from waifu_studio.ui.main_window import MainWindow
+
+    win = MainWindow(session, load_default=False)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+@pytest.fixture
+def make_panel(qtbot, session):
+    """A shown latent map panel on ``model`` (shut down after the test)."""
+    panels = []
+
+    def make(model):
+        from waifu_studio.ui.widgets.latent_map import LatentMapPanel
+
+        panel = LatentMapPanel(session)
+        qtbot.addWidget(panel)
+        panel.resize(1100, 750)
+        panel.show()
+        qtbot.waitExposed(panel)
+        panels.append(panel)
+        session.set_model(model)
+        return panel
+
+    yield make
+    for panel in panels:
+        panel.shutdown()
+
+
+@pytest.fixture
+def gui_thread_indexes(monkeypatch):
+    """Sizes of the map grid indexes built on the GUI thread (sorting a big map's points there stalls the window)."""
+    import threading
+
+    from waifu_studio.core.explore.spatial import GridIndex
+
+    built: list[int] = []
+    real = GridIndex.__init__
+
+    def spy(self, xy, *args, **kwargs):  # noqa: ANN001, ANN202 - GridIndex.__init__'s signature
+        if threading.current_thread() is threading.main_thread() and len(xy):
+            built.append(len(xy))
+        real(self, xy, *args, **kwargs)
+
+    monkeypatch.setattr(GridIndex, "__init__", spy)
+    return built

@@ -50,3 +50,9 @@ def _alive(thread) -> bool:  # noqa: ANN001 - QThread
 def running_threads(started) -> list[tuple[object, str]]:  # noqa: ANN001 - the started_threads fixture's list
     """The threads of ``started`` (the ``started_threads`` fixture) still running, with where they started."""
     return [(t, where) for t, where in started if _alive(t)]
+
+
+def open_and_wait(qtbot, win, path) -> None:  # noqa: ANN001 - qtbot, MainWindow, Path
+    """Open a checkpoint from the model selector and wait until it is the session's model."""
+    with qtbot.waitSignal(win.session.model_changed, timeout=10000):
+        win.model_selector.open_path(path)

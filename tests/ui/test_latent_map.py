@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QRectF, Qt
 
 from waifu_studio.core.explore.projection import blend_weights, nearest_points
 from waifu_studio.ui.widgets.latent_map import LatentMapPanel
-
-
-@pytest.fixture
-def make_panel(qtbot, session):
-    panels = []
-
-    def make(model) -> LatentMapPanel:
-        panel = LatentMapPanel(session)
-        qtbot.addWidget(panel)
-        panel.resize(1100, 750)
-        panel.show()
-        qtbot.waitExposed(panel)
-        panels.append(panel)
-        session.set_model(model)
-        return panel
-
-    yield make
-    for panel in panels:
-        panel.shutdown()
 
 
 def computed(qtbot, panel: LatentMapPanel, timeout: int = 30000, **kwargs) -> LatentMapPanel:
@@ -60,14 +40,7 @@ def test_pca_map_of_prior_samples(qtbot, make_panel, tiny_model_factory):
 def test_clicking_points_shows_their_faces(qtbot, make_panel, tiny_model_factory):
     model = tiny_model_factory("dcgan")
     panel = computed(qtbot, make_panel(model), n=300, method="pca")
-    # Through the scatter's own sigClicked signal...
-    point = panel.scatter.points()[17]
-    with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
-        panel.scatter.sigClicked.emit(panel.scatter, [point], None)
-    np.testing.assert_array_equal(panel.preview_face(), model.decode(panel.source.latents[17])[0])
-    assert panel.preview_caption.text() == "seed 17"
-
-    # ...and with a real mouse click at the point's position on screen.
+    # A real mouse click at the point's position on screen.
     i = isolated_point(panel.layout())
     with qtbot.waitSignal(panel.preview_rendered, timeout=10000):
         qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=widget_pos(panel, i))
@@ -92,14 +65,16 @@ def test_clicking_empty_space_blends_nearest_points(qtbot, make_panel, tiny_mode
     np.testing.assert_array_equal(panel.session.current_latent, latent)
 
 
-def test_tsne_shows_intermediate_layouts(qtbot, make_panel, tiny_model_factory):
+def test_tsne_shows_intermediate_layouts(qtbot, make_panel, tiny_model_factory, gui_thread_indexes):
     model = tiny_model_factory("dcgan")
     panel = make_panel(model)
     seen: list[np.ndarray] = []
     panel.layout_updated.connect(lambda: seen.append(panel.layout().copy()))
     computed(qtbot, panel, timeout=120000, n=300, method="tsne", perplexity=20)
     assert panel.intermediate_layouts >= 3
-    assert len(seen) >= 4 and not np.allclose(seen[0], seen[-1])  # the map visibly unfolded
+    whole = [layout for layout in seen if len(layout) == 300]  # (partial maps of the first samples come before)
+    assert len(whole) >= 4 and not np.allclose(whole[0], whole[-1])  # the map visibly unfolded
+    assert gui_thread_indexes == []  # every frame came with its grid index, built in the job
     # The dots on screen sit at the final layout (frames after the first move points in place)...
     drawn = np.array([[p.pos().x(), p.pos().y()] for p in panel.scatter.points()])
     np.testing.assert_allclose(drawn, panel.layout(), atol=1e-5)
@@ -194,11 +169,14 @@ def drawn_colour(panel: LatentMapPanel, i: int) -> np.ndarray:
     return image[pos.y(), pos.x()].astype(int)
 
 
-def test_dots_are_drawn_in_their_cluster_colours(qtbot, make_panel, tiny_model_factory):
+def test_dots_are_drawn_in_their_cluster_colours(qtbot, make_panel, tiny_model_factory, monkeypatch):
     from PySide6.QtGui import QColor
 
-    from waifu_studio.ui.widgets.latent_map import CLUSTER_COLOURS
+    from waifu_studio.ui.widgets import map_view
+    from waifu_studio.ui.widgets.latent_map_parts import CLUSTER_COLOURS
 
+    # 300 points are few enough to be drawn as faces once the view settles: keep them dots here.
+    monkeypatch.setattr(map_view, "THUMB_MAX_VISIBLE", 0)
     panel = computed(qtbot, make_panel(tiny_model_factory("vae")), n=300, method="pca")
     points = [isolated_point(panel.layout())]
     default_colour = drawn_colour(panel, points[0])

@@ -7,24 +7,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from tests.ui.helpers import running_threads
+from tests.ui.helpers import open_and_wait, running_threads
 from waifu_studio.ui.main_window import MainWindow
 from waifu_studio.ui.session import bundled_checkpoints
 from waifu_studio.ui.widgets.model_selector import TRAINING_LABEL
-
-
-@pytest.fixture
-def window(qtbot, session):
-    win = MainWindow(session, load_default=False)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
-def open_and_wait(qtbot, win, path):
-    with qtbot.waitSignal(win.session.model_changed, timeout=10000):
-        win.model_selector.open_path(path)
 
 
 def test_open_checkpoint_updates_panels(qtbot, window, tiny_checkpoint):

@@ -28,7 +28,7 @@ def checkpoint(tmp_path, tiny_model_factory):
             for p in model.parameters():
                 p.add_(0.2 * torch.randn(p.shape, generator=generator))
         if family == "ae":  # a fitted prior, as a trained AE has
-            model.fit_prior(np.random.default_rng(seed).normal(size=(64, model.latent_dim)).astype(np.float32))
+            model.prior.fit_gaussian(np.random.default_rng(seed).normal(size=(64, model.latent_dim)).astype(np.float32))
         path = save_checkpoint(model, tmp_path / f"{family}-{seed}.safetensors")
         return load_checkpoint(path), path
 

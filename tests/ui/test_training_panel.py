@@ -169,6 +169,13 @@ def test_folder_scan_reports_skipped_files_with_reasons(qtbot, panel, tmp_path):
         panel.set_dataset_folder(folder)
     assert panel.summary_label.text() == "3 faces, 1 skipped"
     assert panel.details_button.isEnabled()
+    # Faces excluded on the latent map are left out and counted.
+    from waifu_studio.core.data import exclude
+
+    exclude(folder, ["face1.png"])
+    with qtbot.waitSignal(panel.dataset_scanned, timeout=20_000):
+        panel.set_dataset_folder(folder)
+    assert panel.summary_label.text() == "2 faces, 1 skipped, 1 excluded by you"
     qtbot.mouseClick(panel.details_button, Qt.MouseButton.LeftButton)
     table = panel.details_dialog.findChild(QTableWidget)
     assert table.rowCount() == 1 and table.item(0, 0).text() == "broken.png" and table.item(0, 1).text()

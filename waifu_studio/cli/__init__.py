@@ -9,10 +9,10 @@ import sys
 
 from .. import __version__
 from ..core.errors import WaifuError
-from . import directions, embed, evaluate, generate, morph, reconstruct, reproduce, timelapse, train
+from . import directions, embed, evaluate, fit_prior, generate, morph, reconstruct, reproduce, timelapse, train
 from .common import EXIT_USAGE, CliError, Parser
 
-COMMAND_MODULES = (train, generate, morph, embed, evaluate, reproduce, directions, reconstruct, timelapse)
+COMMAND_MODULES = (train, generate, morph, embed, evaluate, reproduce, directions, reconstruct, timelapse, fit_prior)
 
 
 def build_parser() -> Parser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -20,23 +21,52 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def int_at_least(minimum: int):  # noqa: ANN202 - an argparse type callable
-    """argparse type: a whole number >= ``minimum``, with a one-line message otherwise."""
+def int_at_least(minimum: int, maximum: int | None = None):  # noqa: ANN202 - an argparse type callable
+    """argparse type: a whole number in ``[minimum, maximum]``, with a one-line message otherwise."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected a number <= {maximum:,}, got {_short(value)}")
         return value
 
     return parse
 
 
+def float_between(minimum: float, maximum: float):  # noqa: ANN202 - an argparse type callable
+    """argparse type: a finite number in ``[minimum, maximum]`` (never NaN or infinity)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not math.isfinite(value) or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected a number from {minimum:g} to {maximum:g}, got {text[:40]}")
+        return value
+
+    return parse
+
+
+def _short(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 20 else f"{text[:8]}...({len(text)} digits)"
+
+
 positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, 0 to ``MAX_SEED`` (imported on use: it loads the models package)."""
+    from ..core.models.seeds import MAX_SEED
+
+    return int_at_least(0, MAX_SEED)(text)
 
 
 def out_file(path: str, suffixes: tuple[str, ...]) -> Path:

@@ -10,9 +10,9 @@ from typing import Any
 from ..core.config import SPLITS
 from .common import (
     CliError,
+    int_at_least,
     load_model,
     out_file,
-    positive_int,
     progress_bar,
 )
 
@@ -23,12 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--data", required=True, help="folder of real faces")
     ev.add_argument("--split", choices=SPLITS, default="all", help="faces to reconstruct (default all)")
     ev.add_argument("--fid", action="store_true", help="FID/KID of --fid-n generated faces against all of --data")
-    ev.add_argument("--fid-n", type=positive_int, default=5000, help="generated faces for FID (seeds 0..n-1)")
+    ev.add_argument("--fid-n", type=int_at_least(2, 50_000), default=5000,
+                    help="generated faces for FID (seeds 0..n-1; 2 to 50,000, the usual FID size)")
     ev.add_argument("--precision-recall", action="store_true",
                     help="memorisation and coverage: precision/recall of --pr-n generated faces against --data's "
                          "training split, share of generated faces closer to a training face than held-out faces are")
-    ev.add_argument("--pr-n", type=positive_int, default=2000, help="generated (and sampled real) faces for it")
-    ev.add_argument("--pr-k", type=positive_int, default=3, help="k of the k-NN manifolds (default 3)")
+    ev.add_argument("--pr-n", type=int_at_least(2, 50_000), default=2000,
+                    help="generated (and sampled real) faces for it (2 to 50,000)")
+    ev.add_argument("--pr-k", type=int_at_least(1, 100), default=3, help="k of the k-NN manifolds (default 3; 1-100)")
     ev.add_argument("--clouds-out", help="also write both clouds' 2-D map as FILE.npz (xy, generated)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--device", default="auto")
@@ -48,16 +50,19 @@ def run(args: argparse.Namespace) -> int:
         result.update(recon_metrics(model, faces.images))
         result["split"] = args.split
     if args.fid:
+        from ..core.devices import select_device
+
+        device = select_device(args.device)  # "auto" -> a real device for the Inception network
         ref_bar = progress_bar(0, "reference features", "img")
         def on_reference(done: int, total: int) -> None:
             ref_bar.total, ref_bar.n = total, done
             ref_bar.refresh()
 
-        ref = reference_stats(args.data, key=None, device=args.device, progress=on_reference)
+        ref = reference_stats(args.data, key=None, device=device, progress=on_reference)
         ref_bar.close()
         generated = generate_for_fid(model, args.fid_n)
         bar = progress_bar(len(generated), "FID features", "img")
-        result.update(fid_kid(generated, ref, device=args.device,
+        result.update(fid_kid(generated, ref, device=device,
                               progress=lambda d, t: (setattr(bar, "n", d), bar.refresh())))
         bar.close()
         result["fid_n"] = args.fid_n

@@ -1,118 +1,142 @@
-"""``waifu-studio train``: train a model headless, or resume a run."""
+"""``waifu-studio train``: train a model headless, or resume a run.
+
+Every setting flag is generated from the declarations in ``core/config.py`` (type, bounds,
+choices, help), so a bad value is a one-line argparse error (status 2) before anything runs, and
+``--resume`` applies exactly the flags a resumed run may change (``core/training/resume.py``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..core.config import FAMILIES, KL_SCHEDULES, RESOLUTIONS, SPLITS, DataConfig, ModelConfig, RunConfig, TrainConfig
-from .common import (
-    CliError,
-    check_run_dir,
-    nonneg_int,
-    positive_int,
-    progress_bar,
-)
+from ..core.config import SETTING_GROUPS, SETTINGS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from ..core.errors import WaifuError
+from ..core.settings import Setting, show
+from .common import CliError, check_run_dir, progress_bar
+
+if TYPE_CHECKING:
+    from ..core.training.run_lock import RunFolderLock
+
+
+def cli_settings() -> tuple[Setting, ...]:
+    """The declared settings that are ``train`` options (all but derived ones like data.resolution)."""
+    return tuple(s for s in SETTINGS if s.cli_flag is not None)
+
+
+def _value_type(decl: Setting) -> Callable[[str], Any]:
+    """argparse type: text -> value, checked against the declaration (one-line messages)."""
+    kind = float if decl.kind is tuple else decl.kind
+
+    def parse(text: str) -> Any:
+        if kind is int:
+            try:
+                value: Any = int(text)
+            except ValueError:  # "2.5", "0x40", or past Python's digit limit
+                raise argparse.ArgumentTypeError(f"expected a whole number, got {show(text)}") from None
+        elif kind is float:
+            try:
+                value = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"invalid float value: {show(text)}") from None
+        else:
+            value = text
+        # Choices are argparse's to check (its "invalid choice" lists them); the rest is the declaration's.
+        if decl.kind is tuple:
+            trouble = decl.item_problem(value)
+        elif decl.choices is not None:
+            trouble = None
+        else:
+            trouble = decl.problem(value)
+        if trouble:
+            raise argparse.ArgumentTypeError(trouble)
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per declared setting, grouped as the app's form groups them; every default None (not given)."""
+    settings = cli_settings()
+    for group_name in SETTING_GROUPS:
+        group = parser.add_argument_group(group_name.lower())
+        for decl in (s for s in settings if s.group == group_name):
+            kwargs: dict[str, Any] = {"dest": decl.name, "default": None, "help": decl.help}
+            if decl.kind is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction  # --hflip / --no-hflip
+            else:
+                kwargs["type"] = _value_type(decl)
+                kwargs["metavar"] = decl.metavar or {int: "N", float: "X"}.get(decl.kind, "TEXT")
+                if decl.choices is not None:
+                    kwargs.update(choices=decl.choices, metavar=None)
+                if decl.kind is tuple:
+                    kwargs["nargs"] = decl.length
+                if decl.range_text():
+                    kwargs["help"] += f" [{decl.range_text()}]"
+            group.add_argument(decl.cli_flag, **kwargs)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("train", help="train a model (headless)")
-    t.add_argument("--model", choices=FAMILIES, help="model family")
-    t.add_argument("--data", help="folder of face images, or 'builtin' for the built-in demo faces")
+    t = sub.add_parser("train", help="train a model (headless)",
+                       description="Train a model headless, or continue a run with --resume. Options not given "
+                       "take the family's defaults; on --resume they keep the run's own values.")
     t.add_argument("--out", help="run folder to create (config, metrics, samples, checkpoint)")
-    t.add_argument("--epochs", type=positive_int)
-    t.add_argument("--batch-size", type=positive_int)
-    t.add_argument("--resolution", type=int, choices=RESOLUTIONS, default=None)
-    t.add_argument("--latent-dim", type=positive_int)
-    t.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
-    t.add_argument("--max-steps", type=nonneg_int, help="stop after this many steps (0: no limit)")
-    t.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this much wall time")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run from its last checkpoint")
-    g = t.add_argument_group("architecture and optimisation")
-    g.add_argument("--width", type=positive_int, help="channels of the highest-resolution conv block (default 64)")
-    g.add_argument("--extra-convs", type=nonneg_int, help="extra 3x3 convs per resolution (capacity)")
-    g.add_argument("--lr", type=float, help="generator / autoencoder learning rate")
-    g.add_argument("--lr-d", type=float, help="discriminator / critic learning rate")
-    g.add_argument("--lr-decay", choices=("none", "cosine"), help="learning-rate schedule (default none)")
-    g.add_argument("--kl-beta", type=float, help="vae: weight of the KL term")
-    g.add_argument("--kl-schedule", choices=KL_SCHEDULES, help="vae: KL annealing (default linear)")
-    g.add_argument("--kl-warmup", type=nonneg_int, help="vae: warm-up steps of the linear schedule")
-    g.add_argument("--kl-cycle", type=positive_int, help="vae: steps per cycle of the cyclical schedule")
-    g.add_argument("--real-label", type=float, help="dcgan: target for real images (default 0.9)")
-    g.add_argument("--fake-label", type=float, help="dcgan: target for generated images (default 0.0)")
-    g.add_argument("--d-norm", choices=("batch", "spectral"),
-                   help="dcgan: discriminator normalisation (default batch; spectral is steadier)")
-    g.add_argument("--augment", metavar="POLICY",
-                   help="gans: differentiable augmentation of what D sees, e.g. color,translation,cutout "
-                        "(default none; helps on small sets and long runs)")
-    g.add_argument("--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam betas (family default)")
-    g.add_argument("--n-critic", type=positive_int, help="wgan-gp: critic steps per generator step (default 5)")
-    g.add_argument("--gp-weight", type=float, help="wgan-gp: gradient penalty weight (default 10)")
-    g.add_argument("--ema", type=float, help="gans: EMA decay of generator weights (0 disables; default 0.999)")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="auto: bf16 where the hardware has it")
-    g.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
-    g.add_argument("--no-hflip", action="store_true", help="no random horizontal flips")
-    g.add_argument("--compile", action="store_true",
-                   help="torch.compile the conv stacks (experimental: failed on an H100 with channels_last)")
-    g.add_argument("--seed", type=nonneg_int, help="seed of initialisation and data order")
-    g.add_argument("--split", choices=SPLITS, help="train on all faces, or the train/val part of the fixed split")
-    g.add_argument("--builtin-count", type=positive_int, help="how many built-in faces to draw (default 2048)")
-    g.add_argument("--sample-every", type=positive_int, help="steps between fixed-seed sample grids")
-    g.add_argument("--log-every", type=positive_int, help="steps between metric rows")
-    g.add_argument("--checkpoint-every", type=nonneg_int, help="steps between checkpoints (besides epoch ends)")
-    g.add_argument("--epoch-checkpoint-minutes", type=float,
-                   help="skip epoch-end checkpoints younger than this (default 0: every epoch)")
-    g.add_argument("--snapshot-fraction", type=float,
-                   help="timeline: fp16 snapshot every this share of the planned steps (default 0.05; 0: off)")
-    g.add_argument("--snapshot-minutes", type=float, help="timeline: and at least every this many minutes (default 10)")
-    g.add_argument("--max-snapshots", type=int, help="timeline: keep at most this many, thinned evenly (default 40)")
+    t.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a stopped or crashed run from its last checkpoint; options that may change "
+                        "(--epochs, --lr, --max-minutes, ...) apply, architecture and data options may not")
+    add_setting_arguments(t)
     t.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..core.training import read_run_config
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (name -> value), data folders made absolute."""
+    given = {decl.name: decl.check(getattr(args, decl.name)) for decl in cli_settings()
+             if getattr(args, decl.name) is not None}  # check: canonical values (argparse gives lists)
+    if "source" in given and given["source"] != "builtin":
+        if not Path(given["source"]).is_dir():
+            raise CliError(f"data folder not found: {given['source']}")
+        given["source"] = str(Path(given["source"]).resolve())
+    return given
 
+
+def new_run_config(given: dict[str, Any]) -> RunConfig:
+    """The RunConfig of a new run: the given settings over the family's defaults."""
+    values: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "data": {}}
+    for decl in cli_settings():
+        if decl.name in given:
+            values[decl.section][decl.name] = given[decl.name]
+    model = ModelConfig(**values["model"])
+    train = TrainConfig.for_family(model.family, **values["train"])
+    data = DataConfig(resolution=model.resolution, **values["data"])
+    return RunConfig(model, train, data)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.training import read_run_config, resumed_config
+    from ..core.training.run_lock import RunFolderLock
+
+    given = given_settings(args)
     if args.resume:
         run_dir = Path(args.resume)
-        run_config = read_run_config(run_dir)
-        overrides = {k: v for k, v in {"epochs": args.epochs, "max_steps": args.max_steps, "device": args.device,
-                                       "max_minutes": args.max_minutes}.items()
-                     if v is not None}
-        if overrides:
-            run_config = RunConfig(run_config.model, run_config.train.replace(**overrides), run_config.data)
+        if args.out:
+            raise CliError(f"--out is for a new run; --resume continues {run_dir} in its own folder")
+        try:
+            run_config = resumed_config(read_run_config(run_dir), given)
+        except WaifuError as err:
+            raise CliError(f"cannot resume {run_dir}: {err}") from None
     else:
-        missing = [flag for flag, value in (("--model", args.model), ("--data", args.data), ("--out", args.out))
-                   if not value]
+        missing = [flag for flag, present in (("--model", "family" in given), ("--data", "source" in given),
+                                              ("--out", bool(args.out))) if not present]
         if missing:
             raise CliError(f"train needs {', '.join(missing)} (or --resume RUN_DIR)")
-        if args.data != "builtin" and not Path(args.data).is_dir():
-            raise CliError(f"data folder not found: {args.data}")
         run_dir = Path(args.out)
         check_run_dir(run_dir)  # before minutes of data loading
-        resolution = args.resolution or 64
-        model_kwargs = {"family": args.model, "resolution": resolution}
-        for key, value in (("latent_dim", args.latent_dim), ("width", args.width), ("extra_convs", args.extra_convs)):
-            if value is not None:
-                model_kwargs[key] = value
-        train = TrainConfig.for_family(
-            args.model, epochs=args.epochs, batch_size=args.batch_size, max_steps=args.max_steps,
-            max_minutes=args.max_minutes, lr=args.lr, lr_decay=args.lr_decay,
-            lr_d=args.lr_d, kl_beta=args.kl_beta, kl_schedule=args.kl_schedule, kl_warmup_steps=args.kl_warmup,
-            kl_cycle_steps=args.kl_cycle, real_label=args.real_label, fake_label=args.fake_label,
-            n_critic=args.n_critic, gp_weight=args.gp_weight, ema_decay=args.ema, precision=args.precision,
-            d_norm=args.d_norm, augment=args.augment, betas=tuple(args.betas) if args.betas else None,
-            epoch_checkpoint_minutes=args.epoch_checkpoint_minutes, snapshot_fraction=args.snapshot_fraction,
-            snapshot_minutes=args.snapshot_minutes, max_snapshots=args.max_snapshots,
-            channels_last=False if args.no_channels_last else None, hflip=False if args.no_hflip else None,
-            compile=True if args.compile else None, seed=args.seed, sample_every=args.sample_every,
-            log_every=args.log_every, checkpoint_every=args.checkpoint_every, device=args.device)
-        data = DataConfig(source="builtin" if args.data == "builtin" else str(Path(args.data).resolve()),
-                          resolution=resolution, split=args.split or "all",
-                          builtin_count=args.builtin_count or DataConfig.builtin_count)
-        run_config = RunConfig(ModelConfig(**model_kwargs), train, data)
+        run_config = new_run_config(given)
 
     from ..core.devices import select_device
     from ..core.training import distributed
@@ -120,18 +144,24 @@ def run(args: argparse.Namespace) -> int:
     # A bad --device fails before data loading. Under torchrun (WORLD_SIZE > 1) this process joins
     # the group: every rank loads the same faces and trains its slice; rank 0 alone writes and reports.
     distributed.init_from_env(select_device(run_config.train.device))
+    # One writer per run folder, taken before minutes of data loading; under torchrun rank 0 writes.
+    lock = RunFolderLock(run_dir)
     try:
-        code = _train(args, run_config, run_dir, quiet=not distributed.is_main_process())
+        if distributed.is_main_process():
+            lock.acquire(create=not args.resume)
+        code = _train(args, run_config, run_dir, lock, quiet=not distributed.is_main_process())
         # Rank 0 finishes later than the others (it writes and reports); wait for it before any
         # rank tears down its connections, so no rank's teardown meets a peer that is still in
         # the middle of its own. Only on success: after a failure a peer may never arrive.
         distributed.barrier()
         return code
     finally:
+        lock.release()
         distributed.cleanup()
 
 
-def _train(args: argparse.Namespace, run_config: RunConfig, run_dir: Path, *, quiet: bool) -> int:
+def _train(args: argparse.Namespace, run_config: RunConfig, run_dir: Path, lock: RunFolderLock, *,
+           quiet: bool) -> int:
     from ..core.data import load_dataset
     from ..core.training import Trainer, TrainingHooks
 
@@ -163,14 +193,18 @@ def _train(args: argparse.Namespace, run_config: RunConfig, run_dir: Path, *, qu
     def request_stop(signum: int, frame: Any) -> None:  # Ctrl-C / SIGTERM: checkpoint, then exit
         hooks.stop.set()
 
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        trainer = Trainer(run_config, dataset.images, run_dir, hooks, resume=bool(args.resume))
-        result = trainer.run()
+        # Built before the stop handler is installed: until training starts, Ctrl-C and SIGTERM
+        # end the process as usual (a stalled read of the run folder can always be interrupted).
+        trainer = Trainer(run_config, dataset.images, run_dir, hooks, resume=bool(args.resume), lock=lock)
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            result = trainer.run()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     finally:
         bar.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     if not quiet:
         state = "stopped" if result.stopped else "finished"
         print(f"{state} at step {result.steps} in {result.elapsed_seconds:.0f} s; checkpoint: {result.checkpoint}")

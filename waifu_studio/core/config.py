@@ -1,16 +1,20 @@
 """Frozen configuration dataclasses: what a model is, how it is trained, what data it sees.
 
-A checkpoint stores ``ModelConfig.to_dict()``; ``ModelConfig.from_dict`` rebuilds the exact
-architecture from it (nanoGPT's ``model_args`` idea), refusing keys it does not know.
+Every field is a declared setting (:mod:`.settings`): type, defaults, bounds, help, families,
+what a resume may do with it, its ``train`` flag and its place in the app's form, all here and
+nowhere else. A checkpoint stores ``ModelConfig.to_dict()``; ``ModelConfig.from_dict`` rebuilds
+the exact architecture from it (nanoGPT's ``model_args`` idea), refusing anything it does not know.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import ConfigError
+from .settings import RECORDED, SESSION, Setting, declared, from_mapping, setting, show, split_subset, validate_fields
 
 FAMILIES: tuple[str, ...] = ("ae", "vae", "dcgan", "wgan-gp")
 ENCODER_FAMILIES: tuple[str, ...] = ("ae", "vae")
@@ -21,55 +25,50 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 SPLITS: tuple[str, ...] = ("all", "train", "val")
 AUGMENTATIONS: tuple[str, ...] = ("color", "translation", "cutout")
 
+# The groups settings are shown in (the app's form, the train command's --help), in order.
+SETTING_GROUPS: tuple[str, ...] = ("Model", "Faces", "Length", "Optimiser", "VAE", "GAN", "Data", "Progress", "Runtime")
+
+# Why a resumed run may not change a setting (told with the refusal).
+_ARCHITECTURE = "the checkpoint's weights are built for it"
+_DATA = "the run's data order and step count are built on its faces"
+_RUN = "the run's data order and noise come from it"
+_MAX_COUNT = 1_000_000_000  # steps, epochs, intervals: far past any run, far below overflow
+
 
 def parse_augment_policy(text: str) -> tuple[str, ...]:
     """'color,translation' -> ('color', 'translation'); '' or 'none' -> (). Raises ValueError."""
-    if text.strip().lower() in ("", "none"):
-        return ()
-    parts = tuple(p.strip().lower() for p in text.split(",") if p.strip())
-    unknown = [p for p in parts if p not in AUGMENTATIONS]
-    if unknown:
-        raise ValueError(f"unknown augmentation {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}")
-    return parts
+    return split_subset(text, AUGMENTATIONS)
 
 
-def _from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown {what} setting(s): {', '.join(unknown)}")
-    values = dict(data)
-    for f in dataclasses.fields(cls):
-        # JSON has no tuples: turn stored lists back into the tuple fields they came from.
-        if f.name in values and isinstance(values[f.name], list):
-            values[f.name] = tuple(values[f.name])
-    try:
-        return cls(**values)
-    except TypeError as err:  # a required field is missing
-        raise ConfigError(f"incomplete {what} settings: {err}") from None
+def _device_rule(text: str) -> str | None:
+    if re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,3})?", text.lower()):
+        return None
+    return f"unknown device {show(text)}; choose auto, cpu, cuda, cuda:N or mps"
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of one model. Enough to rebuild it from a checkpoint."""
 
-    family: str
-    resolution: int = 64
-    latent_dim: int = 128
-    width: int = 64  # channels of the last (highest-resolution) conv block; x2 per halving
-    extra_convs: int = 0  # 3x3 conv layers added after each resolution change (capacity)
+    SECTION: ClassVar[str] = "model"
+
+    family: str = setting(kind=str, choices=FAMILIES, flag="--model", label="Family", group="Model",
+                          help="model family", why_fixed=_ARCHITECTURE)
+    resolution: int = setting(64, choices=RESOLUTIONS, label="Resolution", group="Model",
+                              help="face size in pixels (default 64)", why_fixed=_ARCHITECTURE)
+    # Caps keep the largest model at 78M parameters (vae at 64 px, 313 MB in fp32): a config or a
+    # checkpoint header cannot ask for gigabytes. The bundled models use latent 128-640, width 48-64.
+    latent_dim: int = setting(128, minimum=2, maximum=1024, label="Latent dim", group="Model",
+                              help="size of the latent code (default 128)", why_fixed=_ARCHITECTURE)
+    width: int = setting(64, minimum=4, maximum=128, label="Width", group="Model",
+                         help="channels of the highest-resolution conv block, x2 per halving (default 64)",
+                         why_fixed=_ARCHITECTURE)
+    extra_convs: int = setting(0, minimum=0, maximum=4, label="Extra convs", group="Model",
+                               help="extra 3x3 convs after each resolution change (capacity; default 0)",
+                               why_fixed=_ARCHITECTURE)
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ConfigError(f"unknown model family {self.family!r}; choose one of {', '.join(FAMILIES)}")
-        if self.resolution not in RESOLUTIONS:
-            raise ConfigError(f"resolution must be one of {RESOLUTIONS}, not {self.resolution}")
-        if not 2 <= int(self.latent_dim) <= 4096:
-            raise ConfigError(f"latent dim must be between 2 and 4096, not {self.latent_dim}")
-        if not 4 <= int(self.width) <= 1024:
-            raise ConfigError(f"width must be between 4 and 1024, not {self.width}")
-        if not 0 <= int(self.extra_convs) <= 4:
-            raise ConfigError(f"extra_convs must be between 0 and 4, not {self.extra_convs}")
+        validate_fields(self)
 
     @property
     def has_encoder(self) -> bool:
@@ -83,8 +82,8 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        return _from_dict(cls, data, "model")
+    def from_dict(cls, data: Any) -> ModelConfig:
+        return from_mapping(cls, data, "model.")
 
 
 @dataclass(frozen=True)
@@ -95,19 +94,22 @@ class DataConfig:
     ``val_every``-th one (index % val_every == 0) as validation, the rest as training.
     """
 
-    source: str = "builtin"
-    resolution: int = 64
-    split: str = "all"
-    val_every: int = 10
-    builtin_count: int = 2048
+    SECTION: ClassVar[str] = "data"
+
+    source: str = setting("builtin", flag="--data", metavar="DIR", group="Faces", why_fixed=_DATA,
+                          help="folder of face images, or 'builtin' for the built-in demo faces")
+    resolution: int = setting(64, choices=RESOLUTIONS, flag=None, why_fixed=_DATA,
+                              help="the model's resolution (follows --resolution)")
+    split: str = setting("all", choices=SPLITS, label="Faces used", group="Data", why_fixed=_DATA,
+                         help="train on all faces, or the train/val part of the fixed split")
+    val_every: int = setting(10, minimum=2, maximum=1000, flag=None, why_fixed=_DATA,
+                             help="every n-th sorted file is validation (the fixed split)")
+    # 50k faces at 64 px are 614 MB of uint8: the cap keeps a typo from asking for gigabytes.
+    builtin_count: int = setting(2048, minimum=2, maximum=50_000, label="Built-in faces", group="Faces",
+                                 why_fixed=_DATA, help="how many built-in faces to draw (default 2048)")
 
     def __post_init__(self) -> None:
-        if self.resolution not in RESOLUTIONS:
-            raise ConfigError(f"resolution must be one of {RESOLUTIONS}, not {self.resolution}")
-        if self.split not in SPLITS:
-            raise ConfigError(f"split must be one of {SPLITS}, not {self.split!r}")
-        if self.val_every < 2:
-            raise ConfigError("val_every must be at least 2")
+        validate_fields(self)
 
     @property
     def is_builtin(self) -> bool:
@@ -117,116 +119,146 @@ class DataConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DataConfig:
-        return _from_dict(cls, data, "data")
+    def from_dict(cls, data: Any) -> DataConfig:
+        return from_mapping(cls, data, "data.")
 
 
-# Per-family defaults a user would expect; TrainConfig.for_family applies them.
-_FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ae": {"lr": 1e-3, "betas": (0.9, 0.999), "epochs": 30},
-    "vae": {"lr": 1e-3, "betas": (0.9, 0.999), "epochs": 30},
-    "dcgan": {"lr": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "epochs": 25},
-    "wgan-gp": {"lr": 1e-4, "lr_d": 1e-4, "betas": (0.0, 0.9), "epochs": 40},
-}
+_GAN, _VAE = GAN_FAMILIES, ("vae",)
+_LR_LABELS = {"dcgan": "G learning rate", "wgan-gp": "G learning rate"}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How a model is trained. Loss settings for other families are ignored."""
 
-    epochs: int = 20
-    batch_size: int = 128
-    max_steps: int = 0  # 0: no limit besides epochs
-    max_minutes: float = 0.0  # wall-clock budget of this session of the run; 0: none
-    lr: float = 2e-4  # generator / autoencoder learning rate
-    lr_d: float = 2e-4  # discriminator / critic learning rate (two time-scale rule)
-    betas: tuple[float, float] = (0.5, 0.999)
-    weight_decay: float = 0.0
-    lr_decay: str = "none"  # "cosine": anneal every learning rate to 0 over the planned steps (or max_minutes)
-    # vae
-    kl_beta: float = 1.0
-    kl_schedule: str = "linear"
-    kl_warmup_steps: int = 2000  # linear: steps from 0 to beta; cyclical: ramp part of a cycle
-    kl_cycle_steps: int = 8000  # cyclical only: length of one cycle
-    # dcgan: label smoothing targets (one-sided by default: Salimans et al. 2016)
-    real_label: float = 0.9
-    fake_label: float = 0.0
-    d_norm: str = "batch"  # dcgan discriminator: "batch" (Radford et al.) or "spectral" (Miyato et al.)
-    # wgan-gp
-    n_critic: int = 5
-    gp_weight: float = 10.0
-    # gans: exponential moving average of generator weights used for sampling (0 disables)
-    ema_decay: float = 0.999
-    hflip: bool = True  # random horizontal flips (faces are roughly symmetric)
-    # gans: differentiable augmentation of everything the discriminator sees, e.g. "color,translation"
-    augment: str = "none"
-    # runtime
-    device: str = "auto"
-    precision: str = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32
-    channels_last: bool = True
-    compile: bool = False  # torch.compile the step modules (pays on GPUs for long runs)
-    seed: int = 0
-    log_every: int = 10
-    sample_every: int = 500
-    sample_count: int = 64  # fixed seeds 0..count-1 for the progress grid
-    checkpoint_every: int = 0  # steps; 0: only at epoch ends and on stop
-    checkpoint_minutes: float = 10.0  # also checkpoint when this much wall time passed
-    # epoch-end checkpoints are skipped when the last one is younger than this (fast GPUs finish
-    # an epoch every few seconds, and each save costs a batch-norm recalibration and a write)
-    epoch_checkpoint_minutes: float = 0.0
-    # timeline snapshots (fp16 weights in snapshots/): every this share of the planned steps (0: off)
-    snapshot_fraction: float = 0.05
-    snapshot_minutes: float = 10.0  # ... and at least this often in wall time (0: no time rule)
-    max_snapshots: int = 40  # the oldest are thinned out evenly beyond this many
+    SECTION: ClassVar[str] = "train"
+
+    # ------------------------------------------------------------------ how long
+    epochs: int = setting(20, minimum=1, maximum=_MAX_COUNT, label="Epochs", group="Length", resume=RECORDED,
+                          family_defaults={"ae": 30, "vae": 30, "dcgan": 25, "wgan-gp": 40},
+                          help="passes over the faces (family default)")
+    max_steps: int = setting(0, minimum=0, maximum=_MAX_COUNT, label="Max steps", group="Length",
+                             resume=RECORDED, zero_text="no limit", help="stop after this many steps (0: no limit)")
+    max_minutes: float = setting(0.0, minimum=0, maximum=1e7, label="Max minutes", group="Length", resume=SESSION,
+                                 zero_text="no limit",
+                                 help="stop (with a checkpoint) after this much wall time in this session (0: none)")
+    batch_size: int = setting(128, minimum=2, maximum=4096, label="Batch size", group="Length",
+                              why_fixed="the run's steps per epoch and data order depend on it",
+                              help="faces per step (default 128)")
+    # ------------------------------------------------------------------ optimiser
+    lr: float = setting(2e-4, minimum=0, exclusive_minimum=True, maximum=1, label="Learning rate", group="Optimiser",
+                        family_labels=_LR_LABELS, resume=RECORDED, decimals=6,
+                        family_defaults={"ae": 1e-3, "vae": 1e-3, "dcgan": 2e-4, "wgan-gp": 1e-4},
+                        help="generator / autoencoder learning rate (family default)")
+    lr_d: float = setting(2e-4, minimum=0, exclusive_minimum=True, maximum=1, label="D learning rate",
+                          group="Optimiser", families=_GAN, family_labels={"wgan-gp": "Critic learning rate"},
+                          resume=RECORDED, decimals=6, family_defaults={"dcgan": 2e-4, "wgan-gp": 1e-4},
+                          help="gans: discriminator / critic learning rate (family default)")
+    betas: tuple[float, float] = setting(
+        (0.5, 0.999), minimum=0, maximum=1, exclusive_maximum=True, length=2, metavar=("B1", "B2"),
+        label="Adam betas", group="Optimiser", resume=RECORDED,
+        family_defaults={"ae": (0.9, 0.999), "vae": (0.9, 0.999), "dcgan": (0.5, 0.999), "wgan-gp": (0.0, 0.9)},
+        help="Adam betas (family default)")
+    weight_decay: float = setting(0.0, minimum=0, maximum=1, label="Weight decay", group="Optimiser",
+                                  resume=RECORDED, decimals=6, help="Adam weight decay (default 0)")
+    lr_decay: str = setting("none", choices=("none", "cosine"), label="LR schedule", group="Optimiser",
+                            resume=RECORDED, help="cosine: anneal every learning rate to 0 over the planned "
+                            "steps, or by --max-minutes if that comes first (default none)")
+    # ------------------------------------------------------------------ vae
+    kl_beta: float = setting(1.0, minimum=0, maximum=1000, label="KL beta", group="VAE", families=_VAE,
+                             resume=RECORDED, help="vae: weight of the KL term (default 1)")
+    kl_schedule: str = setting("linear", choices=KL_SCHEDULES, label="KL schedule", group="VAE", families=_VAE,
+                               resume=RECORDED, help="vae: KL annealing (default linear)")
+    kl_warmup_steps: int = setting(2000, minimum=0, maximum=_MAX_COUNT, flag="--kl-warmup", label="KL warm-up steps",
+                                   group="VAE", families=_VAE, resume=RECORDED,
+                                   help="vae: steps from 0 to beta (linear), or the ramp of a cycle (cyclical)")
+    kl_cycle_steps: int = setting(8000, minimum=1, maximum=_MAX_COUNT, flag="--kl-cycle", label="KL cycle steps",
+                                  group="VAE", families=_VAE, resume=RECORDED,
+                                  help="vae: steps per cycle of the cyclical schedule")
+    # ------------------------------------------------------------------ gans
+    # dcgan label smoothing targets (one-sided by default: Salimans et al. 2016)
+    real_label: float = setting(0.9, minimum=0, maximum=1, label="Real label target", group="GAN",
+                                families=("dcgan",), resume=RECORDED,
+                                help="dcgan: target for real images (default 0.9)")
+    fake_label: float = setting(0.0, minimum=0, maximum=1, label="Fake label target", group="GAN",
+                                families=("dcgan",), resume=RECORDED,
+                                help="dcgan: target for generated images (default 0.0)")
+    d_norm: str = setting("batch", choices=("batch", "spectral"), label="D normalisation", group="GAN",
+                          families=("dcgan",), why_fixed="the discriminator's weights are built for it",
+                          help="dcgan: discriminator normalisation (default batch; spectral is steadier)")
+    n_critic: int = setting(5, minimum=1, maximum=100, label="Critic steps", group="GAN", families=("wgan-gp",),
+                            resume=RECORDED, help="wgan-gp: critic steps per generator step (default 5)")
+    gp_weight: float = setting(10.0, minimum=0, maximum=1000, label="GP weight", group="GAN", families=("wgan-gp",),
+                               resume=RECORDED, help="wgan-gp: gradient penalty weight (default 10)")
+    ema_decay: float = setting(0.999, minimum=0, maximum=1, exclusive_maximum=True, flag="--ema", label="EMA decay",
+                               group="GAN", families=_GAN, decimals=5, zero_text="off",
+                               why_fixed="the checkpoint's averaged generator (or its absence) depends on it",
+                               help="gans: EMA decay of the generator weights used for samples (0 disables; "
+                               "default 0.999)")
+    augment: str = setting("none", metavar="POLICY", label="D augmentation", group="GAN", families=_GAN,
+                           resume=RECORDED, subset_of=AUGMENTATIONS,
+                           help="gans: differentiable augmentation of what D sees, e.g. color,translation,cutout "
+                           "(default none; helps on small sets and long runs)")
+    hflip: bool = setting(True, label="Random flips", group="Data", resume=RECORDED,
+                          help="random horizontal flips (faces are roughly symmetric; --no-hflip turns them off)")
+    # ------------------------------------------------------------------ progress and checkpoints
+    log_every: int = setting(10, minimum=1, maximum=_MAX_COUNT, label="Log every (steps)", group="Progress",
+                             resume=RECORDED, help="steps between metric rows (default 10)")
+    sample_every: int = setting(500, minimum=1, maximum=_MAX_COUNT, label="Sample every (steps)", group="Progress",
+                                resume=RECORDED, gui_default=100,
+                                gui_why="the app shows the grid live: 500 steps leave it unchanged for minutes "
+                                "on a CPU",
+                                help="steps between fixed-seed sample grids (default 500; 100 in the app)")
+    sample_count: int = setting(64, minimum=1, maximum=256, label="Sample faces", group="Progress", resume=RECORDED,
+                                help="faces in the sample grid: seeds 0..count-1 (default 64)")
+    checkpoint_every: int = setting(0, minimum=0, maximum=_MAX_COUNT, label="Checkpoint steps",
+                                    group="Progress", resume=RECORDED, zero_text="epoch ends only",
+                                    help="steps between checkpoints besides epoch ends (0: epoch ends only)")
+    checkpoint_minutes: float = setting(10.0, minimum=0, exclusive_minimum=True, maximum=1e7,
+                                        label="Checkpoint minutes", group="Progress", resume=RECORDED,
+                                        help="also checkpoint when this much wall time passed (default 10)")
+    # fast GPUs finish an epoch every few seconds, and each save costs a batch-norm recalibration and a write
+    epoch_checkpoint_minutes: float = setting(0.0, minimum=0, maximum=1e7, label="Epoch save gap (min)",
+                                              group="Progress", resume=RECORDED, zero_text="every epoch",
+                                              help="skip epoch-end checkpoints younger than this "
+                                              "(default 0: every epoch)")
+    # timeline snapshots: fp16 weights in snapshots/ that the Timeline tab scrubs through
+    snapshot_fraction: float = setting(0.05, minimum=0, maximum=1, label="Snapshot share", group="Progress",
+                                       resume=RECORDED, zero_text="off",
+                                       help="timeline: fp16 snapshot every this share of the planned steps "
+                                       "(default 0.05; 0: off)")
+    snapshot_minutes: float = setting(10.0, minimum=0, maximum=1e7, label="Snapshot minutes", group="Progress",
+                                      resume=RECORDED, zero_text="no time rule",
+                                      help="timeline: and at least every this many minutes "
+                                      "(default 10; 0: no time rule)")
+    # Each snapshot is the model in fp16 (up to 157 MB at the architecture caps): the cap bounds the disk a run takes.
+    max_snapshots: int = setting(40, minimum=2, maximum=200, label="Max snapshots", group="Progress", resume=RECORDED,
+                                 help="timeline: keep at most this many, thinned evenly (default 40)")
+    # ------------------------------------------------------------------ runtime
+    device: str = setting("auto", metavar="DEVICE", label="Device", group="Runtime", resume=SESSION, rule=_device_rule,
+                          help="auto (default), cpu, cuda, cuda:N or mps")
+    precision: str = setting("auto", choices=PRECISIONS, label="Precision", group="Runtime", resume=SESSION,
+                             help="auto: bf16 on CUDA and on CPUs with native bf16, else fp32")
+    channels_last: bool = setting(True, label="Channels-last", group="Runtime", resume=SESSION,
+                                  help="NHWC memory format, faster convolutions (--no-channels-last keeps NCHW)")
+    compile: bool = setting(False, label="torch.compile", group="Runtime", resume=SESSION,
+                            help="torch.compile the conv stacks (experimental: failed on an H100 with channels_last)")
+    seed: int = setting(0, minimum=0, maximum=2**31 - 1, label="Seed", group="Runtime", why_fixed=_RUN,
+                        help="seed of initialisation and data order (default 0)")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError("epochs must be at least 1")
-        if self.batch_size < 2:
-            raise ConfigError("batch size must be at least 2")
-        if self.max_steps < 0:
-            raise ConfigError("max steps must not be negative")
-        if self.max_minutes < 0:
-            raise ConfigError("max minutes must not be negative")
-        if self.lr <= 0 or self.lr_d <= 0:
-            raise ConfigError("learning rates must be positive")
-        if self.lr_decay not in ("none", "cosine"):
-            raise ConfigError(f"lr decay must be 'none' or 'cosine', not {self.lr_decay!r}")
-        if self.kl_schedule not in KL_SCHEDULES:
-            raise ConfigError(f"kl schedule must be one of {KL_SCHEDULES}, not {self.kl_schedule!r}")
-        if self.kl_beta < 0:
-            raise ConfigError("kl beta must not be negative")
-        if not (0.0 <= self.fake_label < self.real_label <= 1.0):
-            raise ConfigError("label targets need 0 <= fake < real <= 1")
-        if self.d_norm not in ("batch", "spectral"):
-            raise ConfigError(f"discriminator norm must be 'batch' or 'spectral', not {self.d_norm!r}")
-        try:
-            parse_augment_policy(self.augment)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        if self.epoch_checkpoint_minutes < 0 or self.checkpoint_minutes <= 0:
-            raise ConfigError("checkpoint intervals must be positive")
-        if self.n_critic < 1:
-            raise ConfigError("n_critic must be at least 1")
-        if not 0.0 <= self.snapshot_fraction <= 1.0 or self.snapshot_minutes < 0:
-            raise ConfigError("snapshot fraction must be in [0, 1] and snapshot minutes must not be negative")
-        if self.max_snapshots < 2:
-            raise ConfigError("max snapshots must be at least 2 (the first and the newest)")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError("ema decay must be in [0, 1)")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
-        if self.sample_count < 1 or self.sample_every < 1 or self.log_every < 1:
-            raise ConfigError("sample_count, sample_every and log_every must be at least 1")
+        validate_fields(self)
+        if not self.fake_label < self.real_label:
+            raise ConfigError(f"label targets need fake < real, got fake {self.fake_label} and real {self.real_label}")
 
     @classmethod
     def for_family(cls, family: str, **overrides: Any) -> TrainConfig:
         """Defaults that suit ``family``, with ``overrides`` (None values ignored) on top."""
         if family not in FAMILIES:
-            raise ConfigError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
-        values = dict(_FAMILY_DEFAULTS[family])
+            raise ConfigError(f"unknown model family {show(family)}; choose one of {', '.join(FAMILIES)}")
+        values = {s.name: s.family_defaults[family] for s in declared(cls) if family in s.family_defaults}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return _from_dict(cls, values, "training")
+        return from_mapping(cls, values, "")
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -235,8 +267,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return _from_dict(cls, data, "training")
+    def from_dict(cls, data: Any) -> TrainConfig:
+        return from_mapping(cls, data, "train.")
 
 
 @dataclass(frozen=True)
@@ -251,12 +283,30 @@ class RunConfig:
         return {"model": self.model.to_dict(), "train": self.train.to_dict(), "data": self.data.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        try:
-            return cls(
-                model=ModelConfig.from_dict(data["model"]),
-                train=TrainConfig.from_dict(data["train"]),
-                data=DataConfig.from_dict(data["data"]),
-            )
-        except (KeyError, TypeError) as err:
-            raise ConfigError(f"run config is missing a section: {err}") from None
+    def from_dict(cls, data: Any) -> RunConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"a run config must be a JSON object, got {show(data)}")
+        missing = [k for k in ("model", "train", "data") if k not in data]
+        unknown = [k for k in data if k not in ("model", "train", "data")]
+        if missing or unknown:
+            raise ConfigError(f"run config sections must be model, train and data; "
+                              f"{'missing ' + ', '.join(missing) if missing else 'unknown ' + show(unknown)}")
+        model = ModelConfig.from_dict(data["model"])
+        train = TrainConfig.from_dict(data["train"])
+        data_config = DataConfig.from_dict(data["data"])
+        if data_config.resolution != model.resolution:
+            raise ConfigError(f"data.resolution {data_config.resolution} differs from model.resolution "
+                              f"{model.resolution}")
+        return cls(model, train, data_config)
+
+
+# Every declared setting, model first: what the train command, the app's form and resume read.
+SETTINGS: tuple[Setting, ...] = (*declared(ModelConfig), *declared(TrainConfig), *declared(DataConfig))
+
+
+def setting_named(name: str, section: str | None = None) -> Setting:
+    """The declaration of ``name`` (``section`` tells data.resolution from model.resolution)."""
+    for decl in SETTINGS:
+        if decl.name == name and (section is None or decl.section == section):
+            return decl
+    raise KeyError(name)

@@ -23,6 +23,7 @@ from .session import Session, recent_labels
 from .widgets.compare import ComparePanel
 from .widgets.directions import DirectionsPanel
 from .widgets.face_tile import DraggedFace
+from .widgets.fit_prior import open_fit_prior_dialog
 from .widgets.generator import GeneratorPanel
 from .widgets.latent_map import LatentMapPanel
 from .widgets.memorisation import MemorisationPanel
@@ -129,6 +130,8 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open checkpoint...", self.model_selector.ask_open, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open &dataset folder...", self.ask_dataset_folder)
+        self._action(file_menu, "Refit sampling &prior (AE/VAE)...",
+                     lambda: open_fit_prior_dialog(self, self.session, self.model_selector.open_path))
         self.recent_menu = file_menu.addMenu("&Recent checkpoints")
         self._rebuild_recent_menu()
         file_menu.addSeparator()

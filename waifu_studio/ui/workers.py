@@ -5,7 +5,8 @@ Every panel, the model selector and training start their work through a ``Jobs``
 * A job is a plain callable that takes one argument, a :class:`TaskContext` (explicit and typed:
   ``ctx.progress(value)``, ``ctx.cancel`` and ``ctx.stop`` events). It runs in its own QThread,
   wired as superqt's ``new_worker_qthread`` does (``moveToThread``, ``started -> run``,
-  ``finished -> quit``, ``finished -> deleteLater``, ``thread.finished -> deleteLater``). It
+  ``finished -> quit``, ``thread.finished -> deleteLater``), except that the runner is deleted
+  on the GUI thread once its thread has ended (see ``_finished``), never in its own thread. It
   never touches a widget; it returns numpy arrays and plain objects.
 * ``owner`` is explicit: the callbacks run on the GUI thread through a relay that is the
   owner's child, so nothing reaches a deleted widget; the owner's ``destroyed`` cancels its jobs.
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from ..core.errors import WaifuError
@@ -276,7 +278,10 @@ class Jobs(QObject):
         thread.started.connect(runner.run)
         # Direct: quit() is thread-safe, and a GUI thread blocked in wait() could not run a queued one.
         runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        runner.finished.connect(runner.deleteLater)
+        # No runner.finished -> runner.deleteLater: deleting this Python-made QObject in its own thread
+        # runs ~QObject there, which holds a Qt connection lock while PySide takes the GIL to look
+        # for Python overrides; a GUI thread holding the GIL and connecting a signal (building a
+        # widget) waits on the same pooled lock: both threads hung (seen in the UI test suite).
         thread.finished.connect(thread.deleteLater)
         # The relay lives on the GUI thread: these connections are queued to it.
         runner.progressed.connect(relay.progressed)
@@ -312,6 +317,11 @@ class Jobs(QObject):
                 task.thread.wait()  # it emitted finished and is ending: returns at once; then it is safe to drop
             except RuntimeError:  # Qt already deleted it (thread.finished -> deleteLater ran first)
                 pass
+        # The thread has ended: the runner is deleted here, on the GUI thread (see ``_start``).
+        runner, task.runner = task.runner, None
+        task.context._emit = _ignore
+        if runner is not None:
+            shiboken6.delete(runner)
         task.done = True
         _LIVE.discard(task)
         if channel.running is task:
@@ -324,6 +334,10 @@ class Jobs(QObject):
             self._start(channel, pending, pending_callbacks)
         if self.is_idle():
             self.idle_changed.emit(True)
+
+
+def _ignore(_value: Any) -> None:
+    """Progress reported after a job ended goes nowhere."""
 
 
 class _Relay(QObject):

@@ -29,6 +29,8 @@ class FaceDataset:
     resolution: int
     from_cache: bool = False
     ignored: int = 0  # files without an image extension
+    cache_key: str = ""  # ``folder_key`` of the files these faces came from ("" for arrays and the demo set)
+    excluded: int = 0  # faces the user excluded from training (``core.data.exclusions``), already removed
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -41,6 +43,8 @@ class FaceDataset:
     def summary(self) -> str:
         """E.g. ``"20,051 faces, 3 skipped: 2 truncated, 1 not an image"``."""
         text = f"{len(self):,} face{'' if len(self) == 1 else 's'}"
+        if self.excluded:
+            text += f", {self.excluded:,} excluded by you"
         if self.skipped:
             text += f", {len(self.skipped):,} skipped: {count_text(self.skipped_counts())}"
         return text
@@ -48,7 +52,7 @@ class FaceDataset:
     def subset(self, indices: Sequence[int] | np.ndarray) -> FaceDataset:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         return FaceDataset(np.ascontiguousarray(self.images[idx]), [self.paths[i] for i in idx], list(self.skipped),
-                           self.source, self.resolution, self.from_cache, self.ignored)
+                           self.source, self.resolution, self.from_cache, self.ignored, self.cache_key, self.excluded)
 
 
 def count_text(counts: dict[str, int]) -> str:

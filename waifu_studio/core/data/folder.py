@@ -41,11 +41,23 @@ class ImageFile:
     inode: int
 
 
+# Kernel pseudo file systems: their "files" are live process and device state (never faces), a
+# walk through /proc follows every process's cwd and root links, and reads can block or never end.
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
+
+
+def system_folder(path: str) -> str | None:
+    """The pseudo file system ``path`` really lies in (links resolved), or None."""
+    real = os.path.realpath(path)
+    return next((top for top in SYSTEM_FOLDERS if real == top or real.startswith(top + "/")), None)
+
+
 def scan_folder(root: str) -> tuple[list[ImageFile], list[SkippedFile], int]:
     """Image-extension files under ``root``, sorted by relative path: (files, skipped, ignored).
 
     The one folder walk of the program (data sets, FID references, exclusion lists). Its rules:
-    symbolic links are followed and each real folder is read once (a link loop ends); names
+    symbolic links are followed and each real folder is read once (a link loop ends), except a
+    link into /proc, /sys or /dev, which is skipped as "unreadable"; names
     starting with "." (files or folders) are skipped as "hidden"; files without an image
     extension are only counted (``ignored``); entries that are not regular files after links
     (FIFOs, sockets, devices, broken links) are skipped as "unreadable".
@@ -77,6 +89,8 @@ def scan_folder(root: str) -> tuple[list[ImageFile], list[SkippedFile], int]:
             if is_dir and st is not None:  # a folder named like an image (x.png/) is still a folder
                 if hidden:
                     skipped.append(SkippedFile(rel, "hidden", "folder"))
+                elif entry.is_symlink() and system_folder(entry.path):
+                    skipped.append(SkippedFile(rel, "unreadable", "link to a system folder"))
                 elif (st.st_dev, st.st_ino) not in seen_dirs:
                     seen_dirs.add((st.st_dev, st.st_ino))
                     stack.append((rel + "/", entry.path))
@@ -167,7 +181,8 @@ def folder_key(files: list[ImageFile], resolution: int) -> str:
     return hashlib.sha256(f"{LOADER_VERSION}|{resolution}|{listing}".encode("ascii")).hexdigest()
 
 
-def _read_folder_cache(key: str, resolution: int) -> tuple[np.ndarray, list[str], list[SkippedFile]] | None:
+def _read_folder_cache(key: str, resolution: int,
+                       mmap: bool = False) -> tuple[np.ndarray, list[str], list[SkippedFile]] | None:
     base = _datasets_dir() / key
     meta = load_cached_meta(base)
     if meta is None:
@@ -180,7 +195,7 @@ def _read_folder_cache(key: str, resolution: int) -> tuple[np.ndarray, list[str]
     except (ValueError, KeyError, TypeError) as err:  # corrupt: rebuild and overwrite it
         log.warning("ignoring unreadable dataset cache %s: %s", base, err)
         return None
-    images = load_cached_array(base, (len(paths), resolution, resolution, 3))
+    images = load_cached_array(base, (len(paths), resolution, resolution, 3), mmap=mmap)
     return None if images is None else (images, paths, skipped)
 
 
@@ -204,9 +219,14 @@ def _prune_stale(root: str, resolution: int, keep: str) -> None:
 def load_folder(
     path: str | os.PathLike[str], resolution: int = 64, *, split: str = "all", val_every: int = 10,
     use_cache: bool = True, workers: int | None = None, progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
+    cancel: threading.Event | None = None, mmap: bool = False,
+    scanned: tuple[list[ImageFile], list[SkippedFile], int] | None = None,
 ) -> FaceDataset:
     """Every usable image under ``path`` as faces of ``resolution``; bad files are skipped and listed.
+
+    ``mmap=True`` maps a cached set read-only instead of reading it (see ``load_cached_array``):
+    a map of a big folder then pages faces in as it needs them. ``scanned`` is this folder's
+    ``scan_folder`` result when the caller already has it (one walk of a big folder, not two).
 
     Raises ``DataError`` for a missing folder, a folder without one usable image, or ``cancel``.
     """
@@ -217,12 +237,14 @@ def load_folder(
         raise DataError(f"folder not found: {root}")
     if not os.path.isdir(root):
         raise DataError(f"not a folder: {root}")
+    if system_folder(root):
+        raise DataError(f"{root} is a system folder ({system_folder(root)}), not a folder of images")
     try:
-        files, walk_skipped, ignored = scan_folder(root)
+        files, walk_skipped, ignored = scanned if scanned is not None else scan_folder(root)
     except OSError as err:
         raise DataError(f"cannot read folder {root}: {err.strerror or err}") from None
     key = folder_key(files, resolution)
-    cached = _read_folder_cache(key, resolution) if use_cache and files else None
+    cached = _read_folder_cache(key, resolution, mmap) if use_cache and files else None
     if cached is not None:
         images, paths, decode_skipped = cached
         if progress is not None:
@@ -242,5 +264,6 @@ def load_folder(
         counts = count_text(FaceDataset(images, [], skipped, root, resolution).skipped_counts())
         raise DataError(f"no usable images in {root}: {len(skipped):,} file{'s' if len(skipped) != 1 else ''} "
                         f"skipped ({counts})")
-    dataset = FaceDataset(images, paths, skipped, root, resolution, from_cache=cached is not None, ignored=ignored)
+    dataset = FaceDataset(images, paths, skipped, root, resolution, from_cache=cached is not None, ignored=ignored,
+                          cache_key=key)
     return apply_split(dataset, split, val_every)

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import BmpImagePlugin, GifImagePlugin, Image, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from ..errors import DataError
+from ..io.files import open_regular
 
 # Bump when decoding changes (crop, resampling, colour handling): old caches then stop matching.
 LOADER_VERSION = 1
@@ -67,7 +68,7 @@ def _open_restricted(data: io.BytesIO, name: str) -> Image.Image:
     prefix = data.getvalue()[:16]
     for fmt in _FORMATS:
         factory, accept = Image.OPEN[fmt]
-        verdict = accept(prefix) if accept else True
+        verdict = _accepts(accept, prefix)
         if isinstance(verdict, str):  # e.g. a WebP file but Pillow was built without WebP
             raise ImageSkipped("unsupported format", verdict)
         if verdict:
@@ -82,9 +83,77 @@ def _open_restricted(data: io.BytesIO, name: str) -> Image.Image:
         Image.init()  # all plugins, only to name what this file is
         openers = list(Image.OPEN.items())
     for fmt, (_factory, accept) in openers:
-        if accept is not None and fmt not in _FORMATS and accept(prefix) is True:
+        if accept is not None and fmt not in _FORMATS and _accepts(accept, prefix) is True:
             raise ImageSkipped("unsupported format", fmt)
     raise ImageSkipped("not an image", "content is not JPEG, PNG, WebP, BMP or GIF")
+
+
+def _accepts(accept: object, prefix: bytes) -> bool | str:
+    """A plugin's content sniffer, which may itself fail on a prefix of 1-3 bytes (BMP's unpacks 4)."""
+    if accept is None:
+        return True
+    try:
+        return accept(prefix)  # type: ignore[operator]
+    except _DECODE_ERRORS:
+        return False
+
+
+_JPEG_STANDALONE = (0x01, *range(0xD0, 0xD8))  # TEM and RSTn carry no length
+# Markers that may follow a scan: tables, restart interval, another scan, EOI, APPn, comment, DNL.
+_JPEG_AFTER_SCAN = frozenset({0xC4, 0xCC, 0xDA, 0xD9, 0xDB, 0xDC, 0xDD, 0xFE, *range(0xE0, 0xF0)})
+_JPEG_PROBE = bytes(range(0x11, 0xF1, 0x0F)) * 2  # no 0xFF byte, so never a marker or stuffing
+
+
+def jpeg_with_probes(data: bytes) -> bytes | None:
+    """``data`` with junk bytes inserted where each scan's entropy-coded data ends (None: not a JPEG).
+
+    libjpeg treats scan data that ends early (or hits a marker too soon) as a warning and fills the
+    missing blocks with flat grey, so such a file would load as a damaged face; Pillow ignores the
+    warning. A scan that holds every block never decodes bytes after its end (the decoder only
+    reads ahead into its bit buffer, and skips the rest as "extraneous bytes" before the next
+    marker), so decoding this copy gives the same pixels; a short scan decodes the junk instead
+    and the pixels differ. Comparing the two decodes is the strict check Pillow lacks.
+
+    Raises ``ImageSkipped`` when what follows a scan is not a marker that can follow one (random
+    bytes over the scan data contain such stray markers, which libjpeg also only warns about).
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    pieces, pos, size, start, scans = [], 2, len(data), 0, 0
+    while pos + 1 < size:
+        if data[pos] != 0xFF:
+            if scans:
+                raise ImageSkipped("truncated", "JPEG scan data is corrupt (no marker after a scan)")
+            return None  # damaged headers: the decoder judges the file alone
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if scans and marker not in _JPEG_AFTER_SCAN:
+            raise ImageSkipped("truncated", f"JPEG scan data is corrupt (stray marker 0x{marker:02X})")
+        if marker == 0xD9:
+            break
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        if pos + 4 > size:
+            return None
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:  # entropy-coded data runs to the next marker that is not stuffing or RSTn
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= size:
+                    return None  # no end marker at all: the decoder reports the truncation itself
+                following = data[pos + 1]
+                if following == 0xFF:
+                    pos += 1
+                elif following == 0x00 or 0xD0 <= following <= 0xD7:
+                    pos += 2
+                else:
+                    break
+            pieces += [data[start:pos], _JPEG_PROBE]
+            start, scans = pos, scans + 1
+    return b"".join([*pieces, data[start:]]) if scans else None
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -116,31 +185,43 @@ def _square_face(im: Image.Image, resolution: int) -> Image.Image:
     return im.resize((resolution, resolution), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
 
 
+def _load_pixels(im: Image.Image, resolution: int) -> None:
+    """Decode ``im``, letting libjpeg decode at 1/2, 1/4 or 1/8 size when that still covers ``resolution``."""
+    w, h = im.size
+    scale = min(w, h) // (2 * resolution)
+    if im.format in ("JPEG", "MPO") and scale >= 2:
+        im.draft(im.mode, (w // scale, h // scale))
+    im.load()
+
+
 def decode_face(path: str | os.PathLike[str], resolution: int) -> np.ndarray:
     """One image file -> (resolution, resolution, 3) uint8. Raises ``ImageSkipped`` for a bad file."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:
+        with open_regular(name) as f:  # a FIFO swapped in after the folder scan must not block
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 raise ImageSkipped("zero bytes")
             if size > MAX_FILE_BYTES:
                 raise ImageSkipped("too many pixels", f"file is {size / 2**20:.0f} MiB")
             # One read, then all parsing works on memory: an OSError after this is bad data, not I/O.
-            data = io.BytesIO(f.read())
+            content = f.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         raise ImageSkipped("unreadable", err.strerror or str(err)) from None
-    im = _open_restricted(data, name)
+    im = _open_restricted(io.BytesIO(content), name)
     w, h = im.size
     if w * h > MAX_PIXELS:
         raise ImageSkipped("too many pixels", f"{w}x{h}")
     if min(w, h) < MIN_SIDE:
         raise ImageSkipped("too small", f"{w}x{h}")
     try:
-        scale = min(w, h) // (2 * resolution)
-        if im.format in ("JPEG", "MPO") and scale >= 2:
-            im.draft(im.mode, (w // scale, h // scale))  # let libjpeg decode at 1/2, 1/4 or 1/8 size
-        im.load()
+        _load_pixels(im, resolution)
+        probed = jpeg_with_probes(content) if im.format in ("JPEG", "MPO") else None
+        if probed is not None:
+            probe = _open_restricted(io.BytesIO(probed), name)
+            _load_pixels(probe, resolution)
+            if probe.tobytes() != im.tobytes():
+                raise ImageSkipped("truncated", "JPEG scan data is shorter than the image or corrupt")
         with contextlib.suppress(*_DECODE_ERRORS):  # a malformed EXIF block: keep the pixels as stored
             ImageOps.exif_transpose(im, in_place=True)
         face = _square_face(_to_rgb(im), resolution)

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from ..errors import WaifuError
-from ..models.seeds import seeds_to_z
 
 if TYPE_CHECKING:
     from ..models.base import FaceModel
@@ -89,7 +88,7 @@ def invert_image(model: FaceModel, image: np.ndarray, *, steps: int = 300, lr: f
     device = model.device
     target = model.images_to_tensor(image[None]).to(device)
     with torch.no_grad():
-        candidates = torch.from_numpy(model.latent_from_noise(seeds_to_z(range(restarts), model.latent_dim))).to(device)
+        candidates = torch.from_numpy(model.seeds_to_latents(range(restarts))).to(device)
         errors = ((model.decode_tensor(candidates).float() - target) ** 2).flatten(1).mean(1)
         start = candidates[int(errors.argmin())].clone()
     z = start[None].clone().requires_grad_(True)

@@ -51,14 +51,15 @@ def seed_latents(model: FaceModel, seeds: Sequence[int], truncation: float = 1.0
     """``model.seeds_to_latents`` with an optional ``noise_offset`` (dimension, value) on the noise."""
     if noise_offset is None or noise_offset[1] == 0:
         return model.seeds_to_latents(seeds, truncation)
-    from ..models.seeds import seeds_to_z
+    from ..models.seeds import seeds_to_noise
 
     dim, value = int(noise_offset[0]), float(noise_offset[1])
     if not 0 <= dim < model.latent_dim:
         raise RecipeError(f"dimension {dim} does not exist in a latent space of {model.latent_dim}")
-    noise = seeds_to_z(list(seeds), model.latent_dim) * np.float32(truncation)
+    noise, picks = seeds_to_noise(list(seeds), model.latent_dim)
+    noise *= np.float32(truncation)
     noise[:, dim] += np.float32(value)
-    return model.latent_from_noise(noise)
+    return model.latent_from_noise(noise, picks)  # each seed keeps its mixture component
 
 
 def latents_part(latents: np.ndarray) -> dict[str, Any]:

@@ -33,7 +33,19 @@ _FORMATS: dict[str, tuple[str, dict]] = {
 }
 
 
+# The largest image written: the 64 megapixels the data loader accepts (data.images.MAX_PIXELS),
+# so whatever the program writes it can read back; a grid that size holds ~14,000 64-px faces.
+MAX_EXPORT_PIXELS = 64_000_000
+MAX_GIF_FRAME_MS = 655_350  # a GIF stores each frame's delay as a 16-bit count of 1/100 s
+
 # ----------------------------------------------------------------------------- checks
+
+
+def check_export_size(height: int, width: int, what: str = "image") -> None:
+    """Refuse (before anything is allocated) an image over :data:`MAX_EXPORT_PIXELS`."""
+    if height * width > MAX_EXPORT_PIXELS:
+        raise WaifuError(f"the {what} would be {width:,}x{height:,} pixels, more than the limit of "
+                         f"{MAX_EXPORT_PIXELS // 1_000_000} megapixels; use fewer faces or a smaller scale")
 
 
 def _as_rgb_batch(images: np.ndarray, what: str = "images") -> np.ndarray:
@@ -93,6 +105,14 @@ def grid_shape(n: int, ncols: int | None = None) -> tuple[int, int]:
     return math.ceil(n / ncols), ncols
 
 
+def grid_size(n: int, tile_height: int, tile_width: int, ncols: int | None = None, *, padding: int = 2,
+              scale: int = 1, label_height: int = 0) -> tuple[int, int]:
+    """(height, width) in pixels of ``make_grid`` of ``n`` tiles (``label_height`` 0: no labels)."""
+    nrows, ncols = grid_shape(n, ncols)
+    return (nrows * (tile_height * scale + label_height) + (nrows + 1) * padding,
+            ncols * tile_width * scale + (ncols + 1) * padding)
+
+
 def default_label_height(tile_height: int, scale: int = 1) -> int:
     """Height in pixels of the label strip under a tile of ``tile_height`` source pixels."""
     return max(10, tile_height // 4) * scale
@@ -138,7 +158,7 @@ def make_grid(images: np.ndarray, ncols: int | None = None, *, padding: int = 2,
     if padding < 0:
         raise WaifuError(f"padding must be >= 0, not {padding}")
     n, h, w, _ = images.shape
-    nrows, ncols = grid_shape(n, ncols)
+    ncols = grid_shape(n, ncols)[1]
     if labels is not None:
         labels = [str(label) for label in labels]
         if len(labels) != n:
@@ -147,8 +167,8 @@ def make_grid(images: np.ndarray, ncols: int | None = None, *, padding: int = 2,
     else:
         label_h = 0
     tile_h, tile_w = h * scale, w * scale
-    width = ncols * tile_w + (ncols + 1) * padding
-    height = nrows * (tile_h + label_h) + (nrows + 1) * padding
+    height, width = grid_size(n, h, w, ncols, padding=padding, scale=scale, label_height=label_h)
+    check_export_size(height, width, "grid")
     canvas = np.full((height, width, 3), np.uint8(pad_value), dtype=np.uint8)
     tiles = _upscale(images, scale)
     for i in range(n):
@@ -261,8 +281,10 @@ def save_gif(frames: np.ndarray, path: PathLike, *, duration_ms: int = 80, pingp
     """
     frames = _as_rgb_batch(frames, "frames")
     scale = _check_scale(scale)
-    if duration_ms < 1:
-        raise WaifuError(f"frame duration must be at least 1 ms, not {duration_ms}")
+    if not 1 <= duration_ms <= MAX_GIF_FRAME_MS:
+        raise WaifuError(f"frame duration must be from 1 to {MAX_GIF_FRAME_MS:,} ms, not {duration_ms:,}")
+    k, h, w, _ = frames.shape
+    check_export_size(k * h * scale, w * scale, "animation (all frames)")
     quantised = [_quantise(frame, scale) for frame in frames]
     sequence = [quantised[i] for i in gif_frame_order(len(quantised), pingpong)]
     options: dict = {"save_all": True, "append_images": sequence[1:], "duration": int(duration_ms),

@@ -1,5 +1,8 @@
-"""The one place files are written, hashed, appended to and cached.
+"""The one place files are opened, written, hashed, appended to and cached.
 
+- ``open_regular`` / ``read_regular_bytes``: how every user file (checkpoint, run-folder file,
+  dataset image, dropped image) is opened for reading: only a regular file, never blocking on a
+  FIFO or a device, and never read past a stated size.
 - ``atomic_write`` / ``atomic_write_bytes``: readers see the old file or the new one, never half;
   the new file gets the user's usual permissions (umask), whatever it holds.
 - ``file_sha256``: the content identity of checkpoints and other inputs (cached per file version).
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -19,6 +23,7 @@ import logging
 import os
 import pathlib
 import secrets
+import stat
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -33,6 +38,62 @@ log = logging.getLogger(__name__)
 
 class FileWriteError(WaifuError):
     """A file could not be written (folder missing or read-only, disk full...)."""
+
+
+# ----------------------------------------------------------------------------- safe reads
+
+
+class NotRegularFileError(OSError):
+    """A path names a FIFO, socket, device or folder where a regular file was expected.
+
+    An ``OSError``, so every caller that already reports unreadable files reports this one too.
+    """
+
+
+class FileTooLargeError(OSError):
+    """A file is larger than what its kind can legitimately be; it is refused before being read."""
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def open_regular(path: PathLike) -> BinaryIO:
+    """Open ``path`` for binary reading only if it is a regular file (links followed).
+
+    The file is opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open descriptor: opening
+    a FIFO for reading would otherwise wait forever for a writer, and checking the path before
+    opening it would race with a file swapped in between. Raises :class:`NotRegularFileError`
+    (an ``OSError``) for anything else, and ``OSError`` as ``open`` does.
+    """
+    name = os.fspath(path)
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((text for test, text in _FILE_KINDS if test(mode)), "not a regular file")
+            raise NotRegularFileError(errno.EINVAL, f"not a regular file: it is {kind}", name)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_bytes(path: PathLike, max_bytes: int) -> bytes:
+    """The whole content of the regular file ``path``, refused (before reading) above ``max_bytes``.
+
+    Raises :class:`NotRegularFileError` or :class:`FileTooLargeError` (both ``OSError``).
+    """
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > max_bytes:
+            raise FileTooLargeError(errno.EFBIG, f"file is {size:,} bytes, more than the {max_bytes:,} it can "
+                                    "legitimately be", os.fspath(path))
+        data = fh.read(max_bytes + 1)  # a file growing while read is still capped
+    if len(data) > max_bytes:
+        raise FileTooLargeError(errno.EFBIG, f"file grew past {max_bytes:,} bytes while read", os.fspath(path))
+    return data
 
 
 # ----------------------------------------------------------------------------- atomic writes
@@ -109,7 +170,7 @@ def _sha256_of_version(path: str, size: int, mtime_ns: int, ctime_ns: int, inode
     # The file's version (size, times, inode) is part of the cache key, so a replaced or rewritten
     # file is hashed again; ctime changes even when a writer restores the mtime.
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -158,7 +219,7 @@ def read_new_jsonl_rows(path: PathLike, offset: int = 0) -> tuple[list[dict[str,
         offset = 0
     if size == offset:
         return [], offset, restarted
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         fh.seek(offset)
         chunk = fh.read(size - offset)
     end = chunk.rfind(b"\n") + 1  # only whole lines
@@ -171,9 +232,32 @@ def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
 
 
 def append_jsonl(path: PathLike, row: dict[str, Any]) -> None:
-    """Append one row as one whole line with a single write() (killed writers leave no half rows)."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row) + "\n")
+    """Append ``row`` as one whole line, or leave the file as it was and raise :class:`FileWriteError`.
+
+    The line goes out in one ``os.write`` (a killed writer leaves no half row, as a buffered
+    writer flushing in pieces could). When the write fails or is short (disk full, quota, a file
+    made read-only), the file is cut back to its previous length so no torn line is left behind.
+    """
+    line = (json.dumps(row) + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
+                     0o666)
+    except OSError as err:
+        raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileWriteError(f"cannot write {path}: not a regular file")
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, f"only {written} of {len(line)} bytes were written (disk full?)")
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, st.st_size)  # no torn line: the file ends with the last whole row
+            raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- disk cache

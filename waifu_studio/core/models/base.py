@@ -23,7 +23,8 @@ from .inference import (
     build_folded_encoder,
     inference_dtype,
 )
-from .seeds import seeds_to_z
+from .prior import PRIOR_PREFIX, MixturePrior
+from .seeds import seeds_to_noise
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -58,6 +59,21 @@ class FaceModel(nn.Module):
         self.generator: nn.Module
         self._inference = InferenceCache()  # a plain object, not a submodule: never trained or saved
         self._file_inference = InferenceCache()  # the fp32 copy files are decoded with (decode_exact)
+        # The sampling prior fitted to the codes of an AE or VAE (``attach_prior``); None: N(0, I).
+        self.prior: MixturePrior | None = None
+
+    def attach_prior(self) -> None:
+        """Sample through a prior fitted to this model's codes (AE, VAE), in any form a checkpoint holds."""
+        self.prior = MixturePrior(self.latent_dim)
+        self.register_load_state_dict_pre_hook(_adapt_prior_state)
+
+    def prepare_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Bring a stored state dict (changed in place) and this model's buffers to the same layout.
+
+        A prior's shape depends on its fit, and older files store it differently; see ``prior.py``.
+        """
+        if self.prior is not None:
+            self.prior.adapt_state(state)
 
     def train(self, mode: bool = True) -> FaceModel:
         if mode:  # training changes the weights; the folded copies would go stale
@@ -92,21 +108,32 @@ class FaceModel(nn.Module):
 
     @property
     def latent_mean(self) -> np.ndarray:
-        """Centre of the latent distribution (origin except for the AE's fitted prior)."""
+        """Centre of the latent distribution: the fitted prior's mean, or the origin."""
+        if self.prior is not None:
+            return self.prior.mean
         return np.zeros(self.latent_dim, np.float32)
 
     def images_to_tensor(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         return images_to_tensor(images)
 
     # ----------------------------------------------------------- generation
-    def latent_from_noise(self, noise: np.ndarray) -> np.ndarray:
-        """Map standard-normal noise (N, D) to this model's latent space. Identity by default."""
+    def latent_from_noise(self, noise: np.ndarray, picks: np.ndarray | None = None) -> np.ndarray:
+        """Map standard-normal noise (N, D) to this model's latent space (identity without a prior).
+
+        ``picks`` are the seeds' uniform numbers that choose a mixture prior's component.
+        """
+        if self.prior is not None:
+            return self.prior.latents(noise, picks)
         return np.asarray(noise, np.float32)
 
     def seeds_to_latents(self, seeds: Sequence[int] | range, truncation: float = 1.0) -> np.ndarray:
-        """Latents of ``seeds``; ``truncation`` < 1 pulls them towards the centre (less variety, cleaner faces)."""
-        noise = seeds_to_z(list(seeds), self.latent_dim) * np.float32(truncation)
-        return self.latent_from_noise(noise)
+        """Latents of ``seeds``; ``truncation`` < 1 pulls them towards the centre (less variety, cleaner faces).
+
+        With a mixture prior the seed picks a component and truncation shrinks the noise within
+        it, towards that component's mean.
+        """
+        noise, picks = seeds_to_noise(list(seeds), self.latent_dim)
+        return self.latent_from_noise(noise * np.float32(truncation), picks)
 
     def decode_tensor(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (N, D) on ``self.device`` -> images (N, 3, H, W) in [-1, 1]; differentiable."""
@@ -222,3 +249,9 @@ class FaceModel(nn.Module):
     def inference_state_dict(self) -> dict[str, torch.Tensor]:
         """What a checkpoint stores: everything needed to sample, encode and decode."""
         return self.state_dict()
+
+
+def _adapt_prior_state(module: FaceModel, state: dict, prefix: str, *_args: object) -> None:
+    """load_state_dict pre-hook: resize the prior's buffers to the stored mixture (see ``prepare_state``)."""
+    if module.prior is not None:
+        module.prior.adapt_state(state, prefix + PRIOR_PREFIX)

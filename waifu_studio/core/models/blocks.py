@@ -97,6 +97,10 @@ class ConvEncoder(nn.Module):
 
 def init_weights(module: nn.Module) -> None:
     """DCGAN initialisation: N(0, 0.02) convs, N(1, 0.02) norm scales."""
+    if any(p.is_meta for p in module.parameters()):
+        # A shape-only build (registry.build_meta_model) has no values to draw, and drawing on
+        # the meta device would first import PyTorch's symbolic-shape machinery (~3 s).
+        return
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)

@@ -28,6 +28,7 @@ class Objective:
         self.config = config
         self._modules: dict[str, nn.Module] = {}
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._lrs: dict[str, float] = {}  # each optimizer's configured learning rate
 
     # modules and optimizers are registered by name so state_dict / DDP / train() see them all
     def add_module(self, name: str, module: nn.Module) -> nn.Module:
@@ -40,6 +41,7 @@ class Objective:
             kwargs["fused"] = True  # one kernel for the whole update on GPUs
         opt = torch.optim.Adam(params, **kwargs)
         self._optimizers[name] = opt
+        self._lrs[name] = lr
         return opt
 
     def set_lr_scale(self, scale: float) -> None:
@@ -52,6 +54,33 @@ class Objective:
     @property
     def trained_modules(self) -> dict[str, nn.Module]:
         return dict(self._modules)
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return dict(self._optimizers)
+
+    def compile_modules(self) -> None:
+        """torch.compile, in place, the conv stacks a training step runs (state_dict keys unchanged).
+
+        Skipped: the WGAN-GP critic (its gradient penalty needs a double backward, which compiled
+        graphs do not support) and a GAN's averaged generator (it only samples, rarely).
+        """
+        from .blocks import ConvDecoder, ConvEncoder
+
+        skip = set()
+        critic = self.trained_modules.get("critic")
+        if critic is not None:
+            skip.update(id(m) for m in critic.modules())
+        trained = self.trained_modules.values()
+        if "g" in self.trained_modules and self.trained_modules["g"] is not getattr(
+                self.model, "generator", None):
+            skip.update(id(m) for m in self.model.generator.modules())
+        seen = set()
+        for root in [*trained, self.model]:
+            for module in root.modules():
+                if isinstance(module, ConvDecoder | ConvEncoder) and id(module) not in skip | seen:
+                    seen.add(id(module))
+                    module.compile()
 
     def train(self, mode: bool = True) -> None:
         for module in self._modules.values():
@@ -82,6 +111,11 @@ class Objective:
             m.load_state_dict(state["modules"][k])
         for k, o in self._optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+            # A saved state carries the hyperparameters of the session that saved it; a resumed
+            # session trains with its own (train --resume RUN --lr ...). LR schedules rescale from here.
+            for group in o.param_groups:
+                group.update(lr=self._lrs[k], betas=tuple(self.config.betas), weight_decay=self.config.weight_decay)
+                group.pop("base_lr", None)
 
 
 def step_optimizer(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:

@@ -1,4 +1,4 @@
-"""Convolutional VAE: reconstruction + beta * KL, with linear or cyclical KL annealing."""
+"""Convolutional VAE: reconstruction + beta * KL, with linear or cyclical KL annealing; a fitted prior to sample."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import torch
 from ..config import ModelConfig, TrainConfig
 from .base import FaceModel
 from .blocks import ConvDecoder, ConvEncoder, init_weights
-from .objective import AutocastFactory, Objective, step_optimizer
+from .objective import AutocastFactory, step_optimizer
+from .prior_fit import FittedPriorObjective
 
 
 class VAEModel(FaceModel):
@@ -19,6 +20,9 @@ class VAEModel(FaceModel):
         self.encoder = ConvEncoder(r, w, 2 * d, norm="batch", extra_convs=x)  # mean and log-variance
         self.generator = ConvDecoder(d, r, w, extra_convs=x)
         init_weights(self)
+        # Samples come from a mixture fitted to the posterior means of the training faces, not from
+        # N(0, I): the codes do not fill the standard normal, and its empty regions decode to smears.
+        self.attach_prior()
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, logvar = self.encoder(x).float().chunk(2, dim=1)
@@ -42,7 +46,7 @@ def kl_weight(config: TrainConfig, step: int) -> float:
     return beta * min(1.0, (step % cycle) / (0.5 * cycle))
 
 
-class VAEObjective(Objective):
+class VAEObjective(FittedPriorObjective):
     loss_names = ("loss", "recon", "kl", "beta")
 
     def __init__(self, model: VAEModel, config: TrainConfig) -> None:

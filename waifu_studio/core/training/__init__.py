@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .resume import NothingToTrainError, recorded_config, resumed_config
 from .run_folder import (
     CHECKPOINT_NAME,
     CONFIG_NAME,
@@ -13,5 +14,6 @@ from .run_folder import (
 )
 from .trainer import StepMetrics, Trainer, TrainingHooks, TrainResult
 
-__all__ = ["CHECKPOINT_NAME", "CONFIG_NAME", "METRICS_NAME", "SAMPLES_DIR", "STATE_NAME", "StepMetrics", "TrainResult",
-           "Trainer", "TrainingHooks", "read_metrics", "read_run_config"]
+__all__ = ["CHECKPOINT_NAME", "CONFIG_NAME", "METRICS_NAME", "SAMPLES_DIR", "STATE_NAME", "NothingToTrainError",
+           "StepMetrics", "TrainResult", "Trainer", "TrainingHooks", "read_metrics", "read_run_config",
+           "recorded_config", "resumed_config"]

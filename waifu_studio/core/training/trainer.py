@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import os
 import threading
@@ -33,18 +32,20 @@ from ..config import RunConfig
 from ..devices import resolve_precision, select_device
 from ..errors import NonFiniteLossError, OutOfMemoryError, TrainingError, WaifuError
 from ..io.checkpoint import save_checkpoint
-from ..io.files import append_jsonl, atomic_write_bytes, remove_stale_temp_files
+from ..io.files import append_jsonl, atomic_write_bytes
 from ..models import FaceModel, build_model, build_objective
 from . import distributed
+from .resume import check_steps_left
+from .resume_state import StateRefused, check_state, one_line, read_state, state_size_limit
 from .run_folder import (
     CHECKPOINT_NAME,
-    CONFIG_NAME,
     METRICS_NAME,
     SAMPLES_DIR,
     STATE_NAME,
-    read_metrics,
-    read_run_config,
+    prepare_resumed_folder,
+    start_run_folder,
 )
+from .run_lock import RunFolderLock
 from .snapshots import SnapshotKeeper
 
 
@@ -96,7 +97,10 @@ class Trainer:
     """Trains ``run_config.model`` on ``images`` (N, H, W, 3) uint8, writing into ``run_dir``."""
 
     def __init__(self, run_config: RunConfig, images: np.ndarray, run_dir: str | os.PathLike,
-                 hooks: TrainingHooks | None = None, *, resume: bool = False) -> None:
+                 hooks: TrainingHooks | None = None, *, resume: bool = False,
+                 lock: RunFolderLock | None = None) -> None:
+        """``lock``: the run folder's lock, already taken by the caller (before loading data, say);
+        without one the trainer takes it here. Either way one process writes a run folder."""
         self.config = run_config
         self.run_dir = Path(run_dir)
         self.hooks = hooks or TrainingHooks()
@@ -104,12 +108,28 @@ class Trainer:
         if images.ndim != 4 or images.shape[1:] != (res, res, 3) or images.dtype != np.uint8:
             raise TrainingError(f"training images must be uint8 (N, {res}, {res}, 3), "
                                 f"got {images.shape} {images.dtype}")
-        tc = run_config.train
         # Under torchrun each rank trains on its own slice of every global batch (see _batch).
         self.world_size, self.rank = distributed.world_size(), distributed.rank()
-        self.batch_size = min(tc.batch_size, max(1, len(images) // self.world_size))
         if len(images) < 2 * self.world_size:
             raise TrainingError(f"training needs at least {2 * self.world_size} faces")
+        self._own_lock: RunFolderLock | None = None
+        if distributed.is_main_process() and (lock is None or not lock.held):  # rank 0 alone writes
+            self._own_lock = RunFolderLock(self.run_dir).acquire(create=not resume)
+        try:
+            self._setup(images, resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run folder if this trainer locked it (``run`` does this when it returns)."""
+        if self._own_lock is not None:
+            self._own_lock.release()
+            self._own_lock = None
+
+    def _setup(self, images: np.ndarray, resume: bool) -> None:
+        run_config, tc = self.config, self.config.train
+        self.batch_size = min(tc.batch_size, max(1, len(images) // self.world_size))
         self.device = distributed.local_device(select_device(tc.device))
         self.precision = resolve_precision(tc.precision, self.device)
         torch.manual_seed(tc.seed)
@@ -119,7 +139,7 @@ class Trainer:
             for module in {id(m): m for m in [self.model, *self.objective.trained_modules.values()]}.values():
                 module.to(memory_format=torch.channels_last)
         if tc.compile:
-            self._compile_modules()
+            self.objective.compile_modules()
         # The whole set lives on the device as uint8: no per-sample decoding, 4x less memory than float.
         self.data = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
         self.steps_per_epoch = max(1, len(images) // (self.batch_size * self.world_size))
@@ -136,33 +156,11 @@ class Trainer:
         if resume:
             self._load_state()
         else:
-            distributed.on_main(self._start_run_dir)
+            distributed.on_main(lambda: start_run_folder(self.run_dir, self.config))
         self.snapshots = SnapshotKeeper(self.run_dir, tc, self.total_steps)
         if self.world_size > 1:
             self._setup_distributed()
 
-    def _compile_modules(self) -> None:
-        """torch.compile, in place, the conv stacks a training step runs (state_dict keys unchanged).
-
-        Skipped: the WGAN-GP critic (its gradient penalty needs a double backward, which compiled
-        graphs do not support) and a GAN's averaged generator (it only samples, rarely).
-        """
-        from ..models.blocks import ConvDecoder, ConvEncoder
-
-        skip = set()
-        critic = self.objective.trained_modules.get("critic")
-        if critic is not None:
-            skip.update(id(m) for m in critic.modules())
-        trained = self.objective.trained_modules.values()
-        if "g" in self.objective.trained_modules and self.objective.trained_modules["g"] is not getattr(
-                self.model, "generator", None):
-            skip.update(id(m) for m in self.model.generator.modules())
-        seen = set()
-        for root in [*trained, self.model]:
-            for module in root.modules():
-                if isinstance(module, ConvDecoder | ConvEncoder) and id(module) not in skip | seen:
-                    seen.add(id(module))
-                    module.compile()
 
     def _setup_distributed(self) -> None:
         """Same weights on every rank, gradients averaged before every optimizer step, own noise per rank."""
@@ -177,74 +175,34 @@ class Trainer:
         torch.manual_seed((self.config.train.seed + 1) * 1_000_003 + self.step * 101 + self.rank)
 
     # ------------------------------------------------------------ run folder
-    def _start_run_dir(self) -> None:
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
-        except OSError as err:
-            raise TrainingError(f"cannot create run folder {self.run_dir}: {err.strerror or err}") from None
-        if (self.run_dir / STATE_NAME).exists():
-            raise TrainingError(f"{self.run_dir} already holds a run; use --resume {self.run_dir} to continue it, "
-                                "or choose another --out folder")
-        config_text = json.dumps(self.config.to_dict(), indent=2).encode()
-        try:
-            atomic_write_bytes(self.run_dir / CONFIG_NAME, config_text)
-        except WaifuError as err:
-            raise TrainingError(str(err)) from None
-        (self.run_dir / METRICS_NAME).unlink(missing_ok=True)
-
     def _load_state(self) -> None:
         path = self.run_dir / STATE_NAME
         if not path.exists():
             raise TrainingError(
                 f"nothing to resume in {self.run_dir}: no {STATE_NAME} (did the run save a checkpoint?)")
+        modules = self.objective.trained_modules
         try:
-            # weights_only=True: the restricted unpickler that rebuilds tensors and plain containers only.
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any failure here means a damaged file
-            raise TrainingError(f"cannot resume: {path} is damaged ({type(err).__name__}: {err})") from None
-        self.model.load_state_dict(state["model"])
-        self.objective.load_state_dict(state["objective"])
+            limit = state_size_limit([self.model, *modules.values()], len(self.data))
+            state = read_state(path, limit)
+            check_state(state, model=self.model, objective_state=self.objective.state_dict(), modules=modules,
+                        optimizers=self.objective.optimizers, faces=len(self.data))
+            self.model.load_state_dict(state["model"])
+            self.objective.load_state_dict(state["objective"])
+        except StateRefused as err:
+            raise TrainingError(f"cannot resume {self.run_dir}: {err}") from None
+        except (RuntimeError, ValueError, KeyError, TypeError) as err:  # what the checks above did not foresee
+            raise TrainingError(f"cannot resume {self.run_dir}: {STATE_NAME} does not fit this run "
+                                f"({one_line(err)})") from None
         self.step = int(state["step"])
-        self.elapsed_before = float(state.get("elapsed", 0.0))
-        self.data_rng.set_state(state["data_rng"].cpu())
-        self._perm = state["perm"].cpu()
-        torch.set_rng_state(state["torch_rng"].cpu())
+        self.elapsed_before = float(state["elapsed"])
+        self.data_rng.set_state(state["data_rng"])
+        self._perm = state["perm"]
+        torch.set_rng_state(state["torch_rng"])
         if self.device.type == "cuda" and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu())
-        if len(self._perm) != len(self.data):
-            raise TrainingError(
-                f"cannot resume: the data set changed size ({len(self._perm)} -> {len(self.data)} faces)")
-        distributed.on_main(self._remove_stale_temp_files)
-        distributed.on_main(self._truncate_metrics)
-        distributed.on_main(self._record_plan)
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        check_steps_left(self.step, self.steps_per_epoch, self.total_steps, self.config.train)
+        distributed.on_main(lambda: prepare_resumed_folder(self.run_dir, self.step, self.config))
         self._log(f"resumed {self.run_dir} at step {self.step}")
-
-    def _record_plan(self) -> None:
-        """Keep a resumed run's new length (--epochs / --max-steps) in config.json for later resumes.
-
-        Per-session settings (device, time budget) stay as first written.
-        """
-        try:
-            stored = read_run_config(self.run_dir)
-        except TrainingError:
-            return
-        tc = self.config.train
-        if (stored.train.epochs, stored.train.max_steps) == (tc.epochs, tc.max_steps):
-            return
-        updated = RunConfig(stored.model, stored.train.replace(epochs=tc.epochs, max_steps=tc.max_steps), stored.data)
-        with contextlib.suppress(WaifuError):  # a read-only folder fails later, at the first save
-            atomic_write_bytes(self.run_dir / CONFIG_NAME, json.dumps(updated.to_dict(), indent=2).encode())
-
-    def _remove_stale_temp_files(self) -> None:
-        """Delete the temp files of atomic writes that a killed process left half-written."""
-        remove_stale_temp_files(self.run_dir, (CHECKPOINT_NAME, STATE_NAME, METRICS_NAME, CONFIG_NAME))
-
-    def _truncate_metrics(self) -> None:
-        """Drop logged rows past the resumed step (written after the last checkpoint) and torn lines."""
-        rows = [r for r in read_metrics(self.run_dir) if int(r.get("step", 0)) <= self.step]
-        text = "".join(json.dumps(r) + "\n" for r in rows).encode()
-        atomic_write_bytes(self.run_dir / METRICS_NAME, text)
 
     def save(self, *, final: bool = False) -> Path:
         """Write the model checkpoint and the resume state (both atomically)."""
@@ -351,7 +309,11 @@ class Trainer:
     def _write_metrics(self, metrics: StepMetrics) -> None:
         if not distributed.is_main_process():
             return
-        append_jsonl(self.run_dir / METRICS_NAME, metrics.to_json())
+        try:
+            append_jsonl(self.run_dir / METRICS_NAME, metrics.to_json())
+        except WaifuError as err:  # as a failed checkpoint save: stop; the last checkpoint stays intact
+            raise TrainingError(f"could not log metrics at step {self.step}: {err}. The last checkpoint is "
+                                "intact; free some space and resume the run") from None
 
     def _flush_log(self, speed: float, t_start: float) -> None:
         sums = distributed.mean_over_ranks(self._sums, self.device)  # all ranks agree, so a NaN stops all
@@ -374,7 +336,16 @@ class Trainer:
             self.hooks.on_metrics(metrics)
 
     def run(self) -> TrainResult:
-        """Train until the planned steps are done or ``hooks.stop`` is set; always leaves a checkpoint."""
+        """Train until the planned steps are done or ``hooks.stop`` is set; always leaves a checkpoint.
+
+        The run folder's lock, when this trainer took it, is released on return.
+        """
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> TrainResult:
         tc = self.config.train
         self._t_start = t_start = time.perf_counter()
         self._log(f"training {self.config.model.family} on {len(self.data)} faces, {self.device} {self.precision}, "

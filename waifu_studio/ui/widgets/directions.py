@@ -131,6 +131,12 @@ class DirectionsPanel(QWidget):
         right.setContentsMargins(0, 0, 0, 0)
         right.addWidget(pcs)
         right.addWidget(dims)
+        # Directions the user made on the latent map (two selections), saved with the model.
+        self.saved_box = QGroupBox("Your directions (made on the latent map)")
+        self.saved_grid = QGridLayout(self.saved_box)
+        self.saved_sliders: list[tuple[object, QSlider]] = []  # (SavedDirection, slider)
+        self.saved_values: list[QLabel] = []  # each slider's offset, as shown
+        right.addWidget(self.saved_box)
         help_text = QLabel(
             "Principal directions are the ways this model's faces differ most: a PCA of "
             f"{N_PRIOR_SAMPLES} random faces, mapped back into the latent space (the GANSpace idea). "
@@ -186,13 +192,49 @@ class DirectionsPanel(QWidget):
             self.sweep.set_faces(np.zeros((0, 1, 1, 3), np.uint8))
             return
         self.dim_box.setRange(0, model.latent_dim - 1)
+        self._show_saved_directions([])  # the old model's directions never move this one's faces
+        self._list_saved_directions()
         self._base = self._initial_latent(model)
         self._ensure_axes()
         self.refresh()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
+        self._list_saved_directions()
         self._ensure_axes()
+
+    def _list_saved_directions(self) -> None:
+        """Read the directions saved for this model (in a job: the file and the model's hash)."""
+        from ...core.explore.user_directions import saved_directions
+
+        model = self.session.model
+        if model is None:
+            self._show_saved_directions([])
+            return
+        self.jobs.submit("saved directions", lambda _ctx: saved_directions(model),
+                         on_result=self._show_saved_directions,
+                         on_error=lambda m: self.session.report_error("Saved directions", m))
+
+    def _show_saved_directions(self, found: list) -> None:
+        """One slider per direction saved for this model (+1 moves a face from the - to the + group)."""
+        if [(d.name, d.created) for d, _ in self.saved_sliders] == [(d.name, d.created) for d in found]:
+            return
+        moved = any(slider.value() for _, slider in self.saved_sliders)
+        while self.saved_grid.count():
+            self.saved_grid.takeAt(0).widget().deleteLater()
+        self.saved_sliders, self.saved_values = [], []
+        for row, direction in enumerate(found):
+            slider, value = self._make_slider()
+            slider.valueChanged.connect(lambda v, label=value: (label.setText(f"{v / SLIDER_STEPS:+.2f}"),
+                                                                self.refresh()))
+            self.saved_grid.addWidget(QLabel(direction.name), row, 0)
+            self.saved_grid.addWidget(slider, row, 1)
+            self.saved_grid.addWidget(value, row, 2)
+            self.saved_sliders.append((direction, slider))
+            self.saved_values.append(value)
+        self.saved_box.setVisible(bool(found))
+        if moved:  # a removed slider had moved the face
+            self.refresh()
 
     def _ensure_axes(self) -> None:
         """Find the directions of the current model once this tab is seen (a few seconds of CPU)."""
@@ -241,11 +283,11 @@ class DirectionsPanel(QWidget):
 
     # ---------------------------------------------------------------- editing
     def _set_sliders_silently(self, value: int) -> None:
-        for slider in [*self.pc_sliders, self.dim_slider]:
+        for slider in [*self.pc_sliders, self.dim_slider, *(s for _, s in getattr(self, "saved_sliders", []))]:
             slider.blockSignals(True)
             slider.setValue(value)
             slider.blockSignals(False)
-        for label in [*self.pc_labels, self.dim_value]:
+        for label in [*self.pc_labels, self.dim_value, *getattr(self, "saved_values", [])]:
             label.setText("+0.00")
 
     def reset(self) -> None:
@@ -295,6 +337,9 @@ class DirectionsPanel(QWidget):
                 latent += axis * (slider.value() / SLIDER_STEPS)
         if self.dim_slider.value():
             latent += self._axis(("dim", self.dim_box.value()), dim) * (self.dim_slider.value() / SLIDER_STEPS)
+        for direction, slider in self.saved_sliders:
+            if slider.value() and direction.vector.shape == latent.shape:
+                latent += direction.vector * (slider.value() / SLIDER_STEPS)
         return latent
 
     def _sweep_latents(self, latent: np.ndarray) -> tuple[np.ndarray, str]:
@@ -358,6 +403,7 @@ class DirectionsPanel(QWidget):
         """Every moved slider as {"axis": "PC 2" | "dimension 5", "std": offset in standard deviations}."""
         moved = [(f"PC {i + 1}", slider.value()) for i, slider in enumerate(self.pc_sliders)]
         moved.append((f"dimension {self.dim_box.value()}", self.dim_slider.value()))
+        moved += [(f"saved direction {d.name}", slider.value()) for d, slider in self.saved_sliders]
         return [{"axis": axis, "std": value / SLIDER_STEPS} for axis, value in moved if value]
 
     def face_recipes(self) -> tuple[dict, dict | None] | None:
@@ -410,6 +456,7 @@ class DirectionsPanel(QWidget):
     def shutdown(self) -> None:
         self.jobs.cancel("render")
         self.jobs.cancel("axes")
+        self.jobs.cancel("saved directions")
         self.jobs.shutdown(cancel=False)  # saves finish
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override

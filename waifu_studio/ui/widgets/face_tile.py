@@ -80,8 +80,9 @@ class FaceLabel(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.setStyleSheet("QLabel { background: #20232a; color: #8a8f98; border-radius: 4px; }")
         self.setText(placeholder)
-        # Set to a callable returning (latent, label) to let the user drag this face elsewhere.
-        self.drag_payload: Callable[[], tuple[np.ndarray, str] | None] | None = None
+        # Set to a callable returning (latent, label) or (latent, label, model key) to let the user drag
+        # this face elsewhere (a drop target refuses a face of another model when the key is given).
+        self.drag_payload: Callable[[], tuple | None] | None = None
         self._press_pos: QPoint | None = None
 
     def mime_data(self) -> QMimeData | None:
@@ -89,8 +90,8 @@ class FaceLabel(QLabel):
         payload = self.drag_payload() if self.drag_payload is not None else None
         if payload is None or self._face is None:
             return None
-        latent, label = payload[:2]
-        return latent_mime_data(latent, label, face=self._face)
+        latent, label, *rest = payload
+        return latent_mime_data(latent, label, face=self._face, model_key=rest[0] if rest else None)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self._press_pos = event.position().toPoint()

@@ -1,9 +1,13 @@
-"""Latent map panel: lay out thousands of latent codes in 2-D, click or hover to see their faces.
+"""Latent map panel: lay out up to a million latent codes in 2-D, hover, click, select, clean a data set.
 
-Flow: ``build_map_source`` in a task (samples or encodes the points), then the instant PCA map,
-then ``project`` with the chosen method in a second task (which runs it in a child process, so
-nothing it does can hold up this window) whose intermediate t-SNE layouts are drawn as they
-arrive. ``core.projection`` caches finished maps, so reopening one is instant.
+Flow: ``stream_map_source`` in the "build" job draws the points as they are encoded (a PCA of
+what is encoded so far, refreshed as more arrives; a folder already encoded under this model
+comes from the code cache at once), then ``project`` with the chosen method in the "project" job
+(a child process, so nothing it does can hold up this window) whose intermediate t-SNE layouts
+are drawn as they arrive. Every layout comes with its grid index, built in the job. All work runs
+through ``self.jobs`` (``ui.workers.Jobs``), which drops results of superseded requests.
+Shift-drag selects; the column beside the map acts on the selection (``map_actions``). What the
+map shows and what is selected live in ``state.map``.
 """
 
 from __future__ import annotations
@@ -13,38 +17,24 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QRectF, Signal
-from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
 
-from ...core.explore.face_features import dominant_hue
 from ...core.explore.maps import MapSource, render_map_png
-from ...core.explore.projection import (
-    ProjectionParams,
-    blend_weights,
-    kmeans_labels,
-    nearest_points,
-)
+from ...core.explore.projection import ProjectionParams, blend_weights, nearest_points
+from ...core.explore.projection.layout import sampling_note
 from ...core.explore.reproduce import map_recipe
+from ...core.explore.spatial import GridIndex
 from ...core.io.export import save_image
 from ...core.models import FaceModel
+from ...state.map import MapSelection, MapSettings
+from ..dialogs import ask_folder, last_dir, remember_dir
 from ..images import qimage_to_array
 from ..session import Session
 from ..workers import Jobs, Task
-from .latent_map_parts import (  # noqa: F401 - constants re-exported for callers of this module
-    BLEND_NEIGHBOURS,
-    CLUSTER_COLOURS,
-    COLOUR_MODES,
-    METHODS,
-    PREVIEW_PX,
-    MapControls,
-    _build,
-    _hue_palette,
-    _project,
-)
+from .latent_map_parts import BLEND_NEIGHBOURS, MapControls, _project, _stream
+from .map_actions import SelectionActions
+from .map_colours import MapColours
+from .map_selection import SelectionColumn
 from .map_view import MapView
 
 
@@ -54,19 +44,25 @@ class LatentMapPanel(QWidget):
     map_ready = Signal()
     preview_rendered = Signal()
     colours_ready = Signal()
-    layout_updated = Signal()  # any layout drawn, intermediate ones included
+    layout_updated = Signal()  # any layout drawn, partial and intermediate ones included
+    partial_drawn = Signal(int)  # points drawn while encoding or sampling still runs
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.settings = MapSettings()
+        self.selection = MapSelection()
         self._model: FaceModel | None = None
         self.source: MapSource | None = None
-        self._final = False
+        self._final = False  # the chosen layout is drawn
+        self._complete = False  # every point is in (encoding or sampling finished)
+        self._note = ""  # what the layout method did differently (sampling), shown with the status
         self.jobs = Jobs(self)
         self._colour_values: dict[str, np.ndarray] = {}
-        self._selection: tuple[np.ndarray, str, tuple[float, float]] | None = None
+        self._preview: tuple[np.ndarray, str, tuple[float, float]] | None = None
         self._map_ends: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}
         self.intermediate_layouts = 0
+        self.partial_layouts = 0
         self._build_ui()
         session.model_changed.connect(self._on_model_changed)
         session.endpoints_changed.connect(self._update_path)
@@ -78,41 +74,40 @@ class LatentMapPanel(QWidget):
         self.scatter = self.view.scatter
         self.view.point_clicked.connect(self.click_point)
         self.view.empty_clicked.connect(self.click_empty)
-
         c = self.controls = MapControls(self)
         for name in ("source_box", "n_box", "folder_button", "folder_label", "method_box", "perplexity_box",
                      "neighbors_box", "min_dist_box", "compute_button", "cancel_button", "progress", "status",
-                     "colour_box", "preview", "preview_caption", "set_a_button", "set_b_button", "export_button"):
+                     "colour_box", "legend", "shape_box", "preview", "preview_caption", "set_a_button",
+                     "set_b_button", "export_button"):
             setattr(self, name, getattr(c, name))
-        self._method_rows = c._method_rows
-        self._folder: str | None = None
-        self.source_box.currentIndexChanged.connect(self._sync_controls)
+        self.column = SelectionColumn(self)
+        self.controls.bind(self.settings)
+        self.source_box.activated.connect(self._on_source_chosen)
         self.folder_button.clicked.connect(self._ask_folder)
-        self.method_box.currentIndexChanged.connect(self._sync_controls)
+        self.settings.events.method.connect(self._sync_controls)
+        self.settings.events.source.connect(self._sync_controls)
+        self.settings.events.colour.connect(self._apply_colours)
+        self.settings.events.select_shape.connect(self.view.set_select_shape)
         self.compute_button.clicked.connect(lambda: self._start())
         self.cancel_button.clicked.connect(self.cancel)
-        self.colour_box.currentIndexChanged.connect(self._apply_colours)
         # Drag the previewed face onto a morph endpoint (the Morph tab's wells accept latents).
-        self.preview.drag_payload = lambda: self._selection[:2] if self._selection is not None else None
+        self.preview.drag_payload = lambda: (None if self._preview is None else
+                                             (*self._preview[:2], self.session.model_key))
         self.set_a_button.clicked.connect(lambda: self.set_selection_as("A"))
         self.set_b_button.clicked.connect(lambda: self.set_selection_as("B"))
         self.export_button.clicked.connect(self._ask_export)
+        self.actions = SelectionActions(self)
+        self.colours = MapColours(self)
         layout = QHBoxLayout(self)
         layout.addWidget(self.view, 1)
+        layout.addWidget(self.column)
         layout.addWidget(c)
         self._sync_controls()
 
-    def _sync_controls(self) -> None:
-        method = METHODS[self.method_box.currentText()]
-        self._method_rows.setRowVisible(self.perplexity_box, method == "tsne")
-        self._method_rows.setRowVisible(self.neighbors_box, method == "umap")
-        self._method_rows.setRowVisible(self.min_dist_box, method == "umap")
-        folder = self.source_box.currentIndex() == 1
-        self.n_box.setEnabled(not folder)
-        self.folder_button.setEnabled(folder)
-        has_sel = self._selection is not None
-        self.set_a_button.setEnabled(has_sel)
-        self.set_b_button.setEnabled(has_sel)
+    def _sync_controls(self, *_: object) -> None:
+        self.controls.sync(self.settings)
+        self.set_a_button.setEnabled(self._preview is not None)
+        self.set_b_button.setEnabled(self._preview is not None)
 
     # --------------------------------------------------------------- public
     def layout(self) -> np.ndarray:  # type: ignore[override]  # the map's layout, not Qt's QLayout
@@ -123,21 +118,18 @@ class LatentMapPanel(QWidget):
         return self.preview.face()
 
     def set_folder(self, path: str | os.PathLike) -> None:
-        self._folder = os.fspath(path)
-        self.folder_label.setText(Path(self._folder).name or self._folder)
-        self.folder_label.setToolTip(self._folder)
-        self.source_box.setCurrentIndex(1)
+        self.settings.folder = os.fspath(path)
+        self.settings.source = "folder"
 
     def compute(self, source: str = "prior", n: int | None = None, method: str = "pca", **params: float) -> None:
-        """Set the controls as given and compute (``source`` is 'prior' or a folder path)."""
+        """Set the map's settings as given and compute (``source`` is 'prior' or a folder path)."""
         if source == "prior":
-            self.source_box.setCurrentIndex(0)
+            self.settings.source = "prior"
         else:
             self.set_folder(source)
         if n is not None:
             self.n_box.setValue(int(n))
-        name = {v: k for k, v in METHODS.items()}[method]
-        self.method_box.setCurrentText(name)
+        self.settings.method = method
         for key, box in (("perplexity", self.perplexity_box), ("n_neighbors", self.neighbors_box),
                          ("min_dist", self.min_dist_box)):
             if key in params:
@@ -145,7 +137,7 @@ class LatentMapPanel(QWidget):
         self._start()
 
     def click_point(self, i: int) -> None:
-        """Show point ``i``'s face large (the scatter's sigClicked lands here)."""
+        """Show point ``i``'s face large."""
         if self.source is None or not 0 <= i < len(self.source.latents):
             return
         xy = tuple(float(v) for v in self.layout()[i])
@@ -157,20 +149,22 @@ class LatentMapPanel(QWidget):
             return
         idx, dist = nearest_points(self.layout(), (x, y), k=BLEND_NEIGHBOURS)
         weights = blend_weights(dist)
-        latent = (weights[:, None] * self.source.latents[idx].astype(np.float64)).sum(0).astype(np.float32)
+        latent = (weights[:, None] * np.asarray(self.source.latents[idx], np.float64)).sum(0).astype(np.float32)
         self._select(latent, f"blend of {len(idx)} nearest points", (x, y))
 
     def set_selection_as(self, which: str) -> None:
         face = self.preview.face()
-        if self._selection is None or face is None:
+        if self._preview is None or face is None:
             return
-        latent, label, xy = self._selection
+        latent, label, xy = self._preview
         self._map_ends[which] = (latent.copy(), xy)
-        self.session.set_endpoint(which, latent, face, label)
+        self.session.set_endpoint(which, latent, face, label, kind="map")
 
     def cancel(self) -> None:
-        for key in ("build", "project", "colours"):
-            self.jobs.cancel(key)  # results of the running tasks are now stale
+        """Stop building, laying out and colouring this map (their results are dropped)."""
+        for key in ("build", "project", "exclusions"):
+            self.jobs.cancel(key)
+        self.colours.cancel()
         self._busy(False, "Cancelled")
 
     def export_png(self, path: str | os.PathLike) -> Path:
@@ -181,8 +175,9 @@ class LatentMapPanel(QWidget):
         """How the shown map was made (model, method and parameters, what was mapped), for its files."""
         if self.source is None or self._model is None:
             return None
-        params = ProjectionParams(method=METHODS[self.method_box.currentText()], perplexity=self.perplexity_box.value(),
-                                  n_neighbors=self.neighbors_box.value(), min_dist=self.min_dist_box.value())
+        s = self.settings
+        params = ProjectionParams(method=s.method, perplexity=s.perplexity, n_neighbors=s.n_neighbors,
+                                  min_dist=s.min_dist)
         return map_recipe(self._model, params, self.source.description, len(self.source.latents))
 
     def export_face_map(self, path: str | os.PathLike) -> Task | None:
@@ -196,8 +191,9 @@ class LatentMapPanel(QWidget):
 
     def shutdown(self) -> None:
         self.cancel()
-        self.jobs.cancel("preview")
-        self.jobs.shutdown(cancel=False)  # exports finish
+        for key in ("preview", "mean A", "mean B"):
+            self.jobs.cancel(key)
+        self.jobs.shutdown(cancel=False)  # exports and saves finish
 
     def closeEvent(self, event) -> None:  # noqa: ANN001 - QCloseEvent
         self.shutdown()
@@ -216,61 +212,85 @@ class LatentMapPanel(QWidget):
             return
         self.cancel()
         data = "prior"
-        if self.source_box.currentIndex() == 1:
+        if self.settings.source == "folder":
             if not model.has_encoder:
                 self.session.report_error("Latent map", f"A {model.family} model has no encoder; "
                                           "map its samples instead.")
                 return
-            if not self._folder:
+            if not self.settings.folder:
                 self._ask_folder()
-                if not self._folder:
+                if not self.settings.folder:
                     return
-            data = self._folder
-        self._final = False
-        self.progress.setRange(0, 0)  # sampling reports no steps: a busy bar
-        self._busy(True, "Sampling faces..." if data == "prior" else "Encoding faces...")
-        n = self.n_box.value()
-        self.jobs.submit("build", lambda ctx: _build(model, data, n, ctx.progress, ctx.cancel),
+            data = self.settings.folder
+        self._final = self._complete = False
+        self.partial_layouts = self.intermediate_layouts = 0
+        self.selection.clear(groups=True)
+        self.actions.load_exclusions()  # none shown until the map is complete
+        self.progress.setRange(0, 0)  # until the first count arrives: a busy bar
+        self._busy(True, "Sampling faces..." if data == "prior" else "Reading the folder...")
+        n = self.settings.n
+        self.jobs.submit("build", lambda ctx: _stream(model, data, n, ctx.progress, ctx.cancel),
                          on_result=self._on_source, on_progress=self._on_progress, on_error=self._on_error)
 
-    def _on_source(self, result: tuple[MapSource, np.ndarray]) -> None:
-        self.source, first = result
-        self._colour_values.clear()
-        self._selection = None
-        self._map_ends.clear()
-        self.view.set_points(self.source.faces, self.source.labels)
-        self.view.set_layout(first)  # the instant PCA map while the chosen method runs
-        self._apply_colours()
-        method = METHODS[self.method_box.currentText()]
-        params = ProjectionParams(method=method, perplexity=self.perplexity_box.value(),
-                                  n_neighbors=self.neighbors_box.value(), min_dist=self.min_dist_box.value())
-        self.progress.setRange(0, 100)
-        self.progress.setValue(0)
-        self.status.setText(f"{self.source.description}: computing {self.method_box.currentText()}...")
-        self.intermediate_layouts = 0
-        features, cache_key = self.source.features, self.source.cache_key
-        self.jobs.submit("project", lambda ctx: _project(features, params, cache_key, ctx.progress, ctx.cancel),
-                         on_result=self._on_layout, on_progress=self._on_progress, on_error=self._on_error)
+    def _show_source(self, source: MapSource, index: GridIndex, first: bool) -> None:
+        self.source = source
+        self.view.set_points(source.faces, source.labels, keep_view=not first)
+        self.view.set_layout(index.xy, index=index)
+        self.layout_updated.emit()
 
     def _on_progress(self, value: tuple) -> None:
         if value[0] == "build":
+            _, step, index = value
+            if step.stage == "done":
+                return  # drawn by _on_source
+            self.status.setText(step.text() + ("" if step.source is None else "; the map grows as it goes"))
+            if step.total:
+                self.progress.setRange(0, step.total)
+                self.progress.setValue(step.done)
+            if index is not None:
+                self._show_source(step.source, index, first=self.partial_layouts == 0)
+                self.partial_layouts += 1
+                self.partial_drawn.emit(len(step.source.latents))
             return
-        _, fraction, layout = value
+        _, fraction, layout, index = value
         self.progress.setValue(round(100 * fraction))
         source = self.source
-        if layout is not None and fraction < 1.0 and source is not None and len(layout) == len(source.latents):
+        if index is not None and source is not None and len(layout) == len(source.latents):
             self.intermediate_layouts += 1
-            self.view.set_layout(layout, fit=True)
+            self.view.set_layout(layout, fit=True, index=index)
             self.layout_updated.emit()
 
-    def _on_layout(self, layout: np.ndarray) -> None:
-        self.view.set_layout(layout)
+    def _on_source(self, result: tuple[MapSource, GridIndex]) -> None:
+        source, index = result
+        self._complete = True
+        self._colour_values.clear()
+        self._preview = None
+        self._map_ends.clear()
+        self.selection.clear()
+        self._show_source(source, index, first=self.partial_layouts == 0)
+        self._apply_colours()
+        self.actions.load_exclusions()
+        s = self.settings
+        params = ProjectionParams(method=s.method, perplexity=s.perplexity, n_neighbors=s.n_neighbors,
+                                  min_dist=s.min_dist)
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        note = sampling_note(len(source.latents), params)
+        self._note = f" {note}" if note else ""
+        self.status.setText(f"{source.description}: computing {self.method_box.currentText()}...{self._note}")
+        features, cache_key = source.features, source.cache_key
+        self.jobs.submit("project", lambda ctx: _project(features, params, cache_key, ctx.progress, ctx.cancel),
+                         on_result=self._on_layout, on_progress=self._on_progress, on_error=self._on_error)
+
+    def _on_layout(self, result: tuple[np.ndarray, GridIndex]) -> None:
+        layout, index = result
+        self.view.set_layout(layout, index=index)
         if self.intermediate_layouts:  # intermediate frames zoomed in on their bulk: show the whole map
             self.view.getViewBox().setRange(QRectF(-1.05, -1.05, 2.1, 2.1), padding=0)
         self._final = True
         self.progress.setValue(100)
-        self._busy(False, f"{self.source.description}, {self.method_box.currentText()}. "
-                          "Hover to peek, click a point, zoom in for faces.")
+        self._busy(False, f"{self.source.description}, {self.method_box.currentText()}.{self._note} "
+                          "Hover to peek, click a point, zoom in for faces, shift-drag to select.")
         self._update_path()
         self.layout_updated.emit()
         self.map_ready.emit()
@@ -281,36 +301,12 @@ class LatentMapPanel(QWidget):
         self.session.report_error("Latent map", message)
 
     # -------------------------------------------------------------- colours
-    def _apply_colours(self) -> None:
-        mode = self.colour_box.currentIndex()
-        source = self.source
-        if source is None or mode == 0:
-            self.view.set_colours(None)
-            self.colours_ready.emit()
-            return
-        key = "cluster" if mode == 1 else "hue"
-        values = self._colour_values.get(key)
-        if values is None:
-            fn, arg = (kmeans_labels, source.features) if key == "cluster" else (dominant_hue, source.faces)
-
-            def done(result: np.ndarray) -> None:
-                self._colour_values[key] = result
-                self._apply_colours()
-
-            self.jobs.submit("colours", lambda _ctx: fn(arg), on_result=done,
-                             on_error=lambda m: self.session.report_error("Colouring", m))
-            return
-        if key == "cluster":
-            palette = [QBrush(QColor(c)) for c in CLUSTER_COLOURS]
-            ids = np.asarray(values, np.intp) % len(palette)
-        else:
-            palette, ids = _hue_palette(values)
-        self.view.set_colours(palette, ids)
-        self.colours_ready.emit()
+    def _apply_colours(self, *_: object) -> None:
+        self.colours.apply()
 
     def colour_values(self) -> np.ndarray | None:
-        key = {1: "cluster", 2: "hue"}.get(self.colour_box.currentIndex())
-        return self._colour_values.get(key) if key else None
+        """The per-point values the map is coloured by now (None when uncoloured or not computed yet)."""
+        return self.colours.values()
 
     # -------------------------------------------------------------- preview
     def _select(self, latent: np.ndarray, label: str, xy: tuple[float, float]) -> None:
@@ -318,10 +314,11 @@ class LatentMapPanel(QWidget):
         if model is None:
             return
         latent = np.asarray(latent, np.float32)
-        self._selection = (latent, label, xy)
+        self._preview = (latent, label, xy)
         self.view.set_marker(xy)
         self.preview_caption.setText(label)
         self._sync_controls()
+        # Latest wins: while the user clicks around, only the newest face is decoded next.
         self.jobs.submit("preview", lambda _ctx: (latent, model.decode(latent)[0]), on_result=self._on_preview,
                          on_error=lambda m: self.session.report_error("Latent map", m), show_superseded=True)
 
@@ -342,35 +339,49 @@ class LatentMapPanel(QWidget):
     # ---------------------------------------------------------------- model
     def _on_model_changed(self, model: FaceModel | None) -> None:
         self.cancel()
-        self.jobs.cancel("preview")  # the old model's faces are never shown
+        for key in ("preview", "mean A", "mean B"):  # the old model's faces are never shown or used
+            self.jobs.cancel(key)
         self._model = model
+        self._complete = self._final = False
         self.source = None
-        self._selection = None
+        self._preview = None
         self._map_ends.clear()
+        self.selection.clear(groups=True)
         self.view.set_points(None, [])
         self.view.set_layout(np.zeros((0, 2), np.float32))
         self.preview.set_face(None)
         self.preview.setText("Click a point\n(or empty space to blend)")
         self.preview_caption.setText("")
+        self.legend.setText("")
+        self.actions.load_exclusions()
         self.progress.setValue(0)
         self._busy(False, "Press Compute map." if model is not None else "Load a model first.")
         folder_ok = model is not None and model.has_encoder
         self.source_box.model().item(1).setEnabled(folder_ok)
         if not folder_ok:
-            self.source_box.setCurrentIndex(0)
+            self.settings.source = "prior"
         self._sync_controls()
 
     # --------------------------------------------------------------- dialogs
+    def _on_source_chosen(self, index: int) -> None:
+        """Choosing "Dataset folder..." asks for the folder; cancelling goes back to the samples."""
+        if index == 1:
+            self._ask_folder()
+            if not self.settings.folder:
+                self.settings.source = "prior"
+
     def _ask_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder of faces to map")
-        if path:
+        path = ask_folder(self, self.session.settings, "dataset", "Folder of faces to map")
+        if path is not None:
             self.set_folder(path)
 
     def _ask_export(self) -> None:
-        path, chosen = QFileDialog.getSaveFileName(self, "Export map", "latent_map.png",
-                                                   "Map as shown (*.png);;Face map (*.png)")
+        settings = self.session.settings
+        start = str(last_dir(settings, "export") / "latent_map.png")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export map", start, "Map as shown (*.png);;Face map (*.png)")
         if not path:
             return
+        remember_dir(settings, "export", path)
         if chosen.startswith("Face"):
             self.export_face_map(path)
             return

@@ -1,8 +1,10 @@
-"""The latent map's plot: one scatter of every point, face thumbnails when zoomed in, hover, a path.
+"""The latent map's plot: dots (or a density image for big maps), faces when zoomed in, hover, lasso.
 
-Kept smooth for tens of thousands of points: one ``ScatterPlotItem`` (no antialiasing, pixel-sized
-symbols), hover and thumbnail updates coalesced by single-shot timers, and face images created
-only for the few hundred points in view.
+Up to ``SCATTER_ALL_MAX`` points are one ``ScatterPlotItem``. Bigger maps (to a million points)
+draw a density image of point counts, cut from ``GridIndex``'s count pyramid for the visible
+rectangle, and dots only for the points in view once few enough are. Hover, clicks, lassos and
+the visible set all go through the grid index, so they are exact at any size and cheap per event.
+Shift-drag draws a lasso (or a box) and emits the points inside.
 """
 
 from __future__ import annotations
@@ -13,40 +15,92 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QWidget
 
-from ...core.explore.projection import nearest_points
+from ...core.explore.spatial import GridIndex
 from ..images import array_to_pixmap
+from .map_layers import DensityLayer, SpotFiller
 
 POINT_PX = 5
 HOVER_RADIUS_PX = 8
 HOVER_FACE_PX = 96
 THUMB_MAX_VISIBLE = 400  # show faces instead of dots below this many visible points
 THUMB_PX = 44
+SCATTER_ALL_MAX = 60_000  # up to this many points, all are dots; above, a density image
+VISIBLE_DOTS_MAX = 20_000  # a big map shows dots once no more than this many are in view
 DEFAULT_BRUSH = QBrush(QColor(120, 170, 255, 200))
-# pyqtgraph ScatterPlotItem record fields that ``MapView._fill_spots`` writes itself.
-_SPOT_FIELDS = ("x", "y", "size", "symbol", "pen", "brush", "visible", "data", "hovered", "item", "sourceRect")
+EXCLUDED_BRUSH = QBrush(QColor(255, 80, 80, 230))
+
+
+class MapViewBox(pg.ViewBox):
+    """A ViewBox where shift-drag draws a selection (lasso or box) instead of panning."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.select_shape = "lasso"
+        self.on_select_drag = None  # callable(polygon (K, 2) in view coordinates, finished: bool)
+        self._trail: list[tuple[float, float]] = []
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: ANN001, N802 - pyqtgraph override
+        if ev.button() != Qt.MouseButton.LeftButton or not ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        here = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            start = self.mapSceneToView(ev.buttonDownScenePos())
+            self._trail = [(start.x(), start.y())]
+        self._trail.append((here.x(), here.y()))
+        if self.select_shape == "box":
+            (x0, y0), (x1, y1) = self._trail[0], self._trail[-1]
+            polygon = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+        else:
+            polygon = np.array(self._trail)
+        if self.on_select_drag is not None:
+            self.on_select_drag(polygon, ev.isFinish())
 
 
 class MapView(pg.PlotWidget):
-    """Scatter of a 2-D layout; emits which point (or empty spot) the user clicked."""
+    """A 2-D layout's points; emits clicks on points or empty space, and shift-drag selections."""
 
     point_clicked = Signal(int)
     empty_clicked = Signal(float, float)
+    selected = Signal(object)  # sorted indices inside a finished lasso or box
+    view_changed = Signal()  # the visible rectangle changed and what it shows was redrawn
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="#16181d")
+        self.viewbox = MapViewBox()
+        super().__init__(parent, background="#16181d", viewBox=self.viewbox)
         self._layout = np.zeros((0, 2), np.float32)
+        self._index = GridIndex(self._layout)
         self._faces: np.ndarray | None = None
         self._labels: list[str] = []
         self._colours: tuple[list[QBrush], np.ndarray] | None = None  # palette, index per point
+        self._shown = np.zeros(0, np.int64)  # points drawn as dots (all of them for small maps)
         self.setAspectLocked(True)
         self.hideAxis("left")
         self.hideAxis("bottom")
         self.setMenuEnabled(False)
         self.plotItem.hideButtons()
-        self.scatter = pg.ScatterPlotItem(size=POINT_PX, pen=None, brush=DEFAULT_BRUSH, pxMode=True,
-                                          antialias=False)
-        self.scatter.sigClicked.connect(self._on_scatter_clicked)
+        self.density = DensityLayer()
+        self.addItem(self.density.item)
+        # Clicks are found through the grid index (exact, and the same for dots and density), not sigClicked.
+        self.scatter = pg.ScatterPlotItem(size=POINT_PX, pen=None, brush=DEFAULT_BRUSH, pxMode=True, antialias=False)
         self.addItem(self.scatter)
+        self._filler = SpotFiller(self.scatter, DEFAULT_BRUSH)
+        self.selection_dots = pg.ScatterPlotItem(size=POINT_PX + 4, pen=pg.mkPen("#ffffff", width=1), brush=None,
+                                                 pxMode=True, antialias=False)
+        self.selection_dots.setZValue(15)
+        self.addItem(self.selection_dots)
+        self._selected = np.zeros(0, np.int64)
+        # Faces excluded from training: a red cross on each (those in view, for a big map).
+        self.excluded_dots = pg.ScatterPlotItem(size=POINT_PX + 5, symbol="x", pen=None, brush=EXCLUDED_BRUSH,
+                                                pxMode=True, antialias=False)
+        self.excluded_dots.setZValue(14)
+        self.addItem(self.excluded_dots)
+        self._excluded = self._excluded_shown = np.zeros(0, np.int64)
+        self.lasso_line = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=1, style=Qt.PenStyle.DashLine))
+        self.lasso_line.setZValue(30)
+        self.addItem(self.lasso_line)
+        self.viewbox.on_select_drag = self._on_select_drag
         self.path_line = pg.PlotDataItem(pen=pg.mkPen("#ffcc33", width=2, style=Qt.PenStyle.DashLine))
         self.path_line.setZValue(20)
         self.addItem(self.path_line)
@@ -63,9 +117,9 @@ class MapView(pg.PlotWidget):
         self.addItem(self.marker)
 
         self._thumbs: dict[int, pg.ImageItem] = {}
-        self._thumb_timer = QTimer(self, singleShot=True, interval=60)
-        self._thumb_timer.timeout.connect(self.update_thumbnails)
-        self.getViewBox().sigRangeChanged.connect(lambda *_: self._thumb_timer.start())
+        self._detail_timer = QTimer(self, singleShot=True, interval=60)
+        self._detail_timer.timeout.connect(self.update_details)
+        self.getViewBox().sigRangeChanged.connect(lambda *_: self._on_range_changed())
 
         self.hover = QLabel(self)
         self.hover.setStyleSheet("QLabel { background: #101216; color: #e0e0e0; border: 1px solid #4a90d9;"
@@ -78,107 +132,76 @@ class MapView(pg.PlotWidget):
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
 
     # ----------------------------------------------------------------- data
-    def set_points(self, faces: np.ndarray | None, labels: list[str]) -> None:
-        """New source: forget thumbnails and the path; the next ``set_layout`` draws the points."""
+    @property
+    def big(self) -> bool:
+        """True when the map is drawn as a density image (too many points for dots)."""
+        return len(self._layout) > SCATTER_ALL_MAX
+
+    def set_points(self, faces: np.ndarray | None, labels: list[str], keep_view: bool = False) -> None:
+        """New source: forget thumbnails and the path; the next ``set_layout`` draws the points.
+
+        ``keep_view``: more points of the same map (while encoding runs): keep the zoom and the selection.
+        """
         self._faces, self._labels, self._colours = faces, labels, None
         self._clear_thumbs()
         self.set_path(None, None)
         self.marker.setData([])
-        self.getViewBox().setRange(QRectF(-1.05, -1.05, 2.1, 2.1), padding=0)
+        if not keep_view:
+            self.set_selected(np.zeros(0, np.int64))
+            self.set_excluded(np.zeros(0, np.int64))
+            self.getViewBox().setRange(QRectF(-1.05, -1.05, 2.1, 2.1), padding=0)
 
-    def set_layout(self, layout: np.ndarray, fit: bool = False) -> None:
-        """Draw ``layout``; ``fit`` zooms to where most points are (early t-SNE frames have far outliers)."""
-        self._layout = np.asarray(layout, np.float32)
-        if fit and len(self._layout) >= 20:
-            # The 1st and 99th percentiles by partition: np.percentile's first call lazily
-            # imports numpy submodules, a 50 ms stall of the window.
-            n = len(self._layout)
+    def set_layout(self, layout: np.ndarray, fit: bool = False, index: GridIndex | None = None) -> None:
+        """Draw ``layout``; ``fit`` zooms to where most points are (early t-SNE frames have far outliers).
+
+        ``index``: the layout's ``GridIndex``, built in a worker (its points are the ones drawn); without
+        it, the index is built here (small layouts only: sorting a big one would stall the window).
+        """
+        if index is not None:
+            self._layout, self._index = index.xy, index
+        else:
+            self._layout = np.asarray(layout, np.float32)
+            self._index = GridIndex(self._layout)
+        n = len(self._layout)
+        if fit and n >= 20:
+            # The 1st and 99th percentiles by partition (np.percentile's first call imports lazily: 50 ms).
             ranks = [n // 100, n - 1 - n // 100]
             low, high = np.partition(self._layout, ranks, axis=0)[ranks]
             span = np.maximum(high - low, 1e-6)
             low, high = low - 0.15 * span, high + 0.15 * span
             self.getViewBox().setRange(QRectF(low[0], low[1], high[0] - low[0], high[1] - low[1]), padding=0)
-        n = len(self._layout)
-        if n and len(self.scatter.data) == n:
-            self._move_points()
+        if not self.big and n and len(self._shown) == n and len(self.scatter.data) == n:
+            self._filler.move(self._layout)  # same points, new positions (t-SNE frames)
         else:
-            self._fill_spots()
+            self._shown = np.arange(n) if not self.big else np.zeros(0, np.int64)
+            self._fill()
         self._clear_thumbs()
-        self._thumb_timer.start()
+        self._redraw_density()
+        self._draw_selection()
+        self._detail_timer.start()
 
-    def _fill_spots(self) -> None:
-        """(Re)build every spot of the scatter from ``_layout`` and ``_colours``, vectorised.
-
-        ``ScatterPlotItem.setData`` looks up each spot's style in its symbol atlas one Python tuple
-        at a time: 80-190 ms for 20k spots on the GUI thread (the largest stall while a map was
-        computed). Every spot here shares one of a few styles, so each style is looked up once and
-        the spots' atlas rectangles are filled by numpy indexing; the record is what
-        ``setData(pos=..., data=arange(n), brush=...)`` builds, so clicks, ``points()`` and
-        painting work as before. Falls back to ``setData`` if pyqtgraph's record layout differs.
-        """
-        scatter, n = self.scatter, len(self._layout)
+    def _fill(self) -> None:
         palette, ids = self._colours if self._colours is not None else (None, None)
-        if ids is not None and len(ids) != n:
+        if ids is not None and len(ids) != len(self._layout):
             palette = ids = None
-        names = scatter.data.dtype.names or ()
-        if not n or any(f not in names for f in _SPOT_FIELDS):
-            brushes = [palette[i] for i in ids] if ids is not None else DEFAULT_BRUSH
-            scatter.setData(pos=self._layout, data=np.arange(n), brush=brushes)
-            return
-        # One blank spot (object fields None: "use the item's default"), repeated: np.empty of a
-        # record with object fields fills them one by one, 3x slower than copying a template.
-        blank = np.zeros(1, dtype=scatter.data.dtype)
-        blank["size"], blank["visible"] = -1, True
-        blank["symbol"] = blank["pen"] = blank["brush"] = blank["data"] = blank["item"] = None
-        data = np.repeat(blank, n)
-        data["x"], data["y"] = self._layout[:, 0], self._layout[:, 1]
-        data["data"] = np.arange(n)
-        opts = scatter.opts
-        if ids is None:
-            scatter.opts["brush"] = DEFAULT_BRUSH
-            styles = [(opts["symbol"], opts["size"], opts["pen"], DEFAULT_BRUSH)]
-            ids = np.zeros(n, np.intp)
-        else:
-            brush_objects = np.empty(len(palette), dtype=object)
-            brush_objects[:] = palette
-            data["brush"] = brush_objects[ids]
-            styles = [(opts["symbol"], opts["size"], opts["pen"], brush) for brush in palette]
-        rects = np.zeros(len(styles), dtype=data.dtype["sourceRect"])
-        for i, rect in enumerate(scatter.fragmentAtlas[styles]):
-            rects[i] = tuple(rect)
-        data["sourceRect"] = rects[ids]
-        scatter.data = data
-        scatter.prepareGeometryChange()
-        scatter.informViewBoundsChanged()
-        scatter.bounds = [None, None]
-        scatter._updateMaxSpotSizes(data=data)
-        scatter.invalidate()
-        scatter.sigPlotChanged.emit(scatter)
-
-    def _move_points(self) -> None:
-        """Same points, new positions (t-SNE frames): write the coordinates in place.
-
-        ``setData`` rebuilds every spot (brushes, symbols, indices); moving the coordinates
-        keeps colours and indices and costs a couple of milliseconds for 20k points.
-        """
-        self.scatter.data["x"] = self._layout[:, 0]
-        self.scatter.data["y"] = self._layout[:, 1]
-        self.scatter.prepareGeometryChange()
-        self.scatter.bounds = [None, None]  # pyqtgraph's cached data bounds
-        self.scatter.invalidate()
-        self.scatter.informViewBoundsChanged()
+        self._filler.fill(self._layout, self._shown, palette, ids)
 
     def set_colours(self, palette: list[QBrush] | None, ids: np.ndarray | None = None) -> None:
         """Colour point i with ``palette[ids[i]]``; ``None`` restores the default colour."""
         colours = None if palette is None or ids is None else (list(palette), np.asarray(ids, np.intp))
         if colours is None and self._colours is None:
-            return  # already the default colour: redrawing 20k spots would change nothing
+            return  # already the default colour: redrawing every spot would change nothing
         self._colours = colours
+        self.density.set_colours(self._index, colours)
         if len(self._layout):
-            self._fill_spots()
+            self._fill()
+            self._redraw_density()
 
     def layout_array(self) -> np.ndarray:
         return self._layout
+
+    def index(self) -> GridIndex:
+        return self._index
 
     def set_marker(self, xy: tuple[float, float] | None) -> None:
         self.marker.setData([] if xy is None else [{"pos": xy}])
@@ -204,22 +227,94 @@ class MapView(pg.PlotWidget):
         x, y = self._layout[i]
         return self.getViewBox().mapViewToScene(QPointF(float(x), float(y)))
 
-    # ----------------------------------------------------------- thumbnails
+    def shown_dots(self) -> np.ndarray:
+        """Indices of the points drawn as dots now (all of a small map; those in view of a big one)."""
+        return self._shown
+
+    # ------------------------------------------------------------ selection
+    def set_select_shape(self, shape: str) -> None:
+        self.viewbox.select_shape = shape
+
+    def set_selected(self, indices: np.ndarray) -> None:
+        """Ring the selected points (those in view, at most ``VISIBLE_DOTS_MAX`` of them)."""
+        self._selected = np.asarray(indices, np.int64)
+        self._draw_selection()
+
+    def set_excluded(self, indices: np.ndarray) -> None:
+        """Cross out the points whose faces are excluded from training."""
+        self._excluded = np.asarray(indices, np.int64)
+        self._draw_selection()
+
+    def excluded_marks(self) -> np.ndarray:
+        """Indices of the points crossed out now (those in view of a big map)."""
+        return self._excluded_shown
+
+    def _draw_selection(self) -> None:
+        """The selection rings and exclusion crosses (only those in view when there are many)."""
+        rings, self._excluded_shown = self._drawable(self._selected), self._drawable(self._excluded)
+        for item, chosen in ((self.selection_dots, rings), (self.excluded_dots, self._excluded_shown)):
+            item.setData(pos=self._layout[chosen] if len(chosen) else np.zeros((0, 2)))
+
+    def _drawable(self, indices: np.ndarray) -> np.ndarray:
+        chosen = indices[indices < len(self._layout)]
+        if len(chosen) > VISIBLE_DOTS_MAX:
+            chosen = np.intersect1d(chosen, self.visible_indices(), assume_unique=True)[:VISIBLE_DOTS_MAX]
+        return chosen
+
+    def _on_select_drag(self, polygon: np.ndarray, finished: bool) -> None:
+        closed = np.concatenate([polygon, polygon[:1]])
+        self.lasso_line.setData(closed[:, 0], closed[:, 1])
+        if finished:
+            self.lasso_line.setData([], [])
+            self.selected.emit(self._index.in_polygon(polygon))
+
+    # ------------------------------------------------------- view changes
+    def _on_range_changed(self) -> None:
+        self._redraw_density()
+        self._detail_timer.start()
+        self.view_changed.emit()
+
+    def _view_rect(self) -> tuple[float, float, float, float]:
+        (x0, x1), (y0, y1) = self.getViewBox().viewRange()
+        return x0, x1, y0, y1
+
+    def _redraw_density(self) -> None:
+        if not self.big:
+            self.density.hide()
+            return
+        width_px = max(16, int(self.getViewBox().width()))
+        self.density.draw(self._index, self._view_rect(), max(16, width_px // 2))
+
+    def visible_indices(self) -> np.ndarray:
+        if not len(self._layout):
+            return np.zeros(0, np.int64)
+        return self._index.in_rect(*self._view_rect())
+
+    def update_details(self) -> None:
+        """After the view settles: a big map's dots in view, and faces at the visible points when few."""
+        visible = None
+        if self.big:
+            if self._index.count_in_rect(*self._view_rect(), VISIBLE_DOTS_MAX) <= VISIBLE_DOTS_MAX:
+                visible = self.visible_indices()
+                self._shown = visible if len(visible) <= VISIBLE_DOTS_MAX else np.zeros(0, np.int64)
+            else:
+                self._shown = np.zeros(0, np.int64)
+            self._fill()
+            self._draw_selection()
+        self.update_thumbnails(visible)
+
     def _clear_thumbs(self) -> None:
         for item in self._thumbs.values():
             self.removeItem(item)
         self._thumbs.clear()
 
-    def visible_indices(self) -> np.ndarray:
-        if not len(self._layout):
-            return np.zeros(0, np.int64)
-        (x0, x1), (y0, y1) = self.getViewBox().viewRange()
-        xs, ys = self._layout[:, 0], self._layout[:, 1]
-        return np.flatnonzero((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1))
-
-    def update_thumbnails(self) -> None:
+    def update_thumbnails(self, visible: np.ndarray | None = None) -> None:
         """Faces at the visible points when few are visible (the t-SNE image map), else dots only."""
-        visible = self.visible_indices() if self._faces is not None else np.zeros(0, np.int64)
+        if self._faces is None or not len(self._layout) or (
+                self._index.count_in_rect(*self._view_rect(), THUMB_MAX_VISIBLE) > THUMB_MAX_VISIBLE):
+            self._clear_thumbs()
+            return
+        visible = self.visible_indices() if visible is None else visible
         if len(visible) > THUMB_MAX_VISIBLE or len(visible) == 0:
             self._clear_thumbs()
             return
@@ -232,7 +327,7 @@ class MapView(pg.PlotWidget):
             item = self._thumbs.get(i)
             if item is None:
                 # Rows run downwards in an image but y runs upwards in the plot: flip the rows.
-                item = pg.ImageItem(self._faces[i][::-1], axisOrder="row-major")
+                item = pg.ImageItem(np.asarray(self._faces[i])[::-1], axisOrder="row-major")
                 item.setZValue(10)
                 self.addItem(item)
                 self._thumbs[i] = item
@@ -249,23 +344,23 @@ class MapView(pg.PlotWidget):
             self._hover_timer.start()
 
     def hit_point(self, scene_pos: QPointF, radius_px: float = HOVER_RADIUS_PX) -> int | None:
-        """Index of the point within ``radius_px`` screen pixels of ``scene_pos``, if any."""
+        """Index of the point nearest ``scene_pos`` within ``radius_px`` screen pixels, if any (exact)."""
         if not len(self._layout):
             return None
         vb = self.getViewBox()
         if not vb.sceneBoundingRect().contains(scene_pos):
             return None
         xy = vb.mapSceneToView(scene_pos)
-        idx, dist = nearest_points(self._layout, (xy.x(), xy.y()), k=1)
         px = max(vb.viewPixelSize()[0], 1e-12)
-        return int(idx[0]) if dist[0] / px <= radius_px else None
+        hit = self._index.nearest(xy.x(), xy.y(), radius_px * px)
+        return None if hit is None else hit[0]
 
     def _update_hover(self) -> None:
         i = self.hit_point(self._hover_pos) if self._hover_pos is not None else None
         if i is None or self._faces is None:
             self.hover.hide()
             return
-        self.hover.setPixmap(array_to_pixmap(self._faces[i], HOVER_FACE_PX))
+        self.hover.setPixmap(array_to_pixmap(np.asarray(self._faces[i]), HOVER_FACE_PX))
         self.hover.setToolTip(self._labels[i] if i < len(self._labels) else "")
         self.hover.adjustSize()
         widget_pos = self.mapFromScene(self._hover_pos)
@@ -285,10 +380,6 @@ class MapView(pg.PlotWidget):
         super().leaveEvent(event)
 
     # ------------------------------------------------------- mouse: clicks
-    def _on_scatter_clicked(self, _item: pg.ScatterPlotItem, points, _event=None) -> None:  # noqa: ANN001
-        if len(points):
-            self.point_clicked.emit(int(points[0].data()))
-
     def _on_scene_clicked(self, event) -> None:  # noqa: ANN001 - pyqtgraph MouseClickEvent
         if event.button() != Qt.MouseButton.LeftButton or not len(self._layout):
             return
@@ -296,8 +387,9 @@ class MapView(pg.PlotWidget):
         vb = self.getViewBox()
         if not vb.sceneBoundingRect().contains(pos):
             return
-        # A click on a point is the scatter's (sigClicked); only clicks in empty space blend.
-        if self.hit_point(pos, POINT_PX / 2 + 2) is not None:
+        hit = self.hit_point(pos, POINT_PX / 2 + 2)
+        if hit is not None:
+            self.point_clicked.emit(hit)
             return
         xy = vb.mapSceneToView(pos)
         self.empty_clicked.emit(float(xy.x()), float(xy.y()))

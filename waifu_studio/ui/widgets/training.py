@@ -26,12 +26,12 @@ from ..session import Session
 from ..workers import Jobs, Task
 from .training_controls import RunControls
 from .training_data import FacesBox, ScanResult, scan_dataset
-from .training_form import GUI_SAMPLE_EVERY, RunForm
+from .training_form import RunForm
 from .training_run_folder import ResumeInfo, RunFolderUpdate, RunFolderWatcher, read_resume_info, write_timelapse
 from .training_view import GridView, TrainingView, ema_smooth, format_eta
 from .training_worker import TrainingController
 
-__all__ = ["GUI_SAMPLE_EVERY", "GridView", "ScanResult", "TrainingPanel", "ema_smooth", "format_eta", "scan_dataset",
+__all__ = ["GridView", "ScanResult", "TrainingPanel", "ema_smooth", "format_eta", "scan_dataset",
            "write_timelapse"]
 
 
@@ -154,7 +154,7 @@ class TrainingPanel(QWidget):
     def run_config(self) -> RunConfig:
         """The RunConfig the form and the Faces box describe (ConfigError if a value is invalid)."""
         model, train = self.form.configs()
-        return RunConfig(model, train, self.faces.data_config(model.resolution))
+        return RunConfig(model, train, self.form.data_config(self.faces.data_config(model.resolution)))
 
     def set_dataset_folder(self, path: str | Path) -> None:
         """Train on the faces under ``path`` (scanned in the background)."""
@@ -202,13 +202,13 @@ class TrainingPanel(QWidget):
         return self.jobs.submit("resume info", lambda _ctx: read_resume_info(Path(run_dir)),
                                 on_result=self._on_resume_info, on_error=self._on_resume_info_failed)
 
-    def resume_run(self, run_dir: str | Path, *, epochs: int | None = None, max_steps: int | None = None) -> None:
-        """Continue the run in ``run_dir`` from its last checkpoint; ``epochs``/``max_steps`` set a new end."""
+    def resume_run(self, run_dir: str | Path, **overrides: Any) -> None:
+        """Continue the run in ``run_dir`` from its last checkpoint with ``overrides`` (epochs=, lr=...)."""
         self._auto_run_dir = False
         self._begin(Path(run_dir))
-        more = ", ".join(f"{k} {v:,}" for k, v in (("epochs", epochs), ("max steps", max_steps)) if v is not None)
+        more = ", ".join(f"{k} {v}" for k, v in overrides.items() if v is not None)
         self.log(f"resuming {run_dir}" + (f" ({more})" if more else ""))
-        self.controller.resume(run_dir, epochs=epochs, max_steps=max_steps)
+        self.controller.resume(run_dir, **overrides)
 
     def cancel_resume(self) -> None:
         """Leave the "resume" state: the form is a new run's again (it keeps the run's settings)."""
@@ -217,8 +217,7 @@ class TrainingPanel(QWidget):
 
     def _on_start_clicked(self) -> None:
         if self._state == "resume" and self._resume_dir is not None:
-            self.resume_run(self._resume_dir, epochs=self.field_value("epochs"),
-                            max_steps=self.field_value("max_steps"))
+            self.resume_run(self._resume_dir, **self.form.resume_overrides())
         else:
             self.start_training()
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.config import DataConfig
+from ...core.config import DataConfig, setting_named
 from ...core.data import FaceDataset, SkippedFile, load_dataset
 from ...core.errors import WaifuError
 from ...core.io.export import make_grid
@@ -86,7 +86,9 @@ class FacesBox(QGroupBox):
         group = QButtonGroup(self)
         group.addButton(self.builtin_radio)
         group.addButton(self.folder_radio)
-        self.builtin_count = QSpinBox(minimum=16, maximum=100_000, value=DataConfig.builtin_count, singleStep=256)
+        count = setting_named("builtin_count", "data")  # bounds, default and help as declared
+        self.builtin_count = QSpinBox(minimum=count.minimum, maximum=count.maximum, value=count.default, singleStep=256)
+        self.builtin_count.setToolTip(f"{count.help} [{count.range_text()}]")
         self.folder_button = QPushButton("Choose...")
         self.folder_label = QLabel("no folder chosen")
         self.folder_label.setWordWrap(True)
@@ -184,7 +186,8 @@ class FacesBox(QGroupBox):
             return
         self._set_usable(True)
         self.dataset = ds = result.dataset
-        self.summary_label.setText(f"{len(ds):,} faces, {len(ds.skipped):,} skipped")
+        excluded = f", {ds.excluded:,} excluded by you" if ds.excluded else ""  # on the latent map
+        self.summary_label.setText(f"{len(ds):,} faces, {len(ds.skipped):,} skipped{excluded}")
         self.summary_label.setToolTip(ds.summary())
         self.details_button.setEnabled(bool(ds.skipped))
         self.strip.set_image(result.strip)

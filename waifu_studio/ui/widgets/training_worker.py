@@ -23,13 +23,16 @@ from ...core.config import RunConfig
 from ...core.data import load_dataset
 from ...core.errors import TrainingError, WaifuError
 from ...core.training import (
+    NothingToTrainError,
     StepMetrics,
     Trainer,
     TrainingHooks,
     TrainResult,
     read_metrics,
     read_run_config,
+    resumed_config,
 )
+from ...core.training.run_lock import RunFolderLock
 from ..workers import Jobs, TaskContext, is_expected_error
 
 TRAIN_KEY = "train"
@@ -46,18 +49,6 @@ def describe_training_error(err: BaseException, batch_size: int | None = None) -
     if isinstance(err, MemoryError):
         return f"The computer ran out of memory{batch}. Try a smaller batch size or fewer demo faces."
     return f"{type(err).__name__}: {err}"
-
-
-def nothing_left_message(trainer: Trainer) -> str:
-    """Why a resumed run would not train one more step, and which setting to raise."""
-    tc, step, per_epoch = trainer.config.train, trainer.step, trainer.steps_per_epoch
-    fixes = []
-    if tc.epochs * per_epoch <= step:
-        fixes.append(f"set Epochs to {step // per_epoch + 1:,} or more (it is {tc.epochs:,})")
-    if tc.max_steps and tc.max_steps <= step:
-        fixes.append(f"raise Max steps above {step:,} or set no limit (it is {tc.max_steps:,})")
-    return (f"This run has already trained {step:,} steps ({step / per_epoch:.4g} epochs of {per_epoch:,} steps). "
-            f"To train it longer, {' and '.join(fixes)}.")
 
 
 @dataclass(frozen=True)
@@ -86,11 +77,13 @@ def run_training(ctx: TaskContext, run_dir: Path, config: RunConfig | None, resu
         ctx.progress(TrainingEvent(kind, args))
 
     batch_size: int | None = None
+    lock = RunFolderLock(run_dir)  # one writer per run folder, taken before the data loads
     try:
+        lock.acquire(create=not resume)
         config = read_run_config(run_dir) if resume else config
         assert config is not None
-        if overrides:  # as the CLI's --resume RUN --epochs N: a new end for the same run
-            config = RunConfig(config.model, config.train.replace(**overrides), config.data)
+        if overrides:  # as the CLI's --resume RUN --epochs N --lr X: what a resume may change
+            config = resumed_config(config, overrides)
         batch_size = config.train.batch_size
         emit("run_config", config)
         dataset = load_dataset(config.data, progress=lambda done, total: emit("data_progress", done, total),
@@ -105,12 +98,13 @@ def run_training(ctx: TaskContext, run_dir: Path, config: RunConfig | None, resu
             on_sample=lambda step, faces: emit("sample", step, faces),
             on_checkpoint=lambda path, step: emit("checkpoint", str(path), step),
             on_log=lambda message: emit("log", message))
-        trainer = Trainer(config, dataset.images, run_dir, hooks, resume=resume)
+        try:
+            trainer = Trainer(config, dataset.images, run_dir, hooks, resume=resume, lock=lock)
+        except NothingToTrainError as err:  # the core rule, named with the form's labels
+            return Refused(err.message(lambda setting: setting.label))
         batch_size = trainer.batch_size
         if resume:
             emit("history", read_metrics(run_dir))
-            if trainer.step >= trainer.total_steps:  # run() would only re-save the same checkpoint
-                return Refused(nothing_left_message(trainer))
         emit("training_started", trainer.step, trainer.total_steps)
         return trainer.run()
     except Exception as err:
@@ -120,6 +114,8 @@ def run_training(ctx: TaskContext, run_dir: Path, config: RunConfig | None, resu
         if is_expected_error(err):
             raise TrainingError(describe_training_error(err, batch_size)) from err
         raise  # a bug: the jobs print its traceback
+    finally:
+        lock.release()
 
 
 class TrainingController(QObject):
@@ -149,13 +145,13 @@ class TrainingController(QObject):
         """Train ``run_config`` into the new run folder ``run_dir``."""
         self._launch(Path(run_dir), run_config, resume=False)
 
-    def resume(self, run_dir: str | os.PathLike, *, epochs: int | None = None, max_steps: int | None = None) -> None:
-        """Continue the run in ``run_dir`` from its last checkpoint, optionally to a new end.
+    def resume(self, run_dir: str | os.PathLike, **overrides: Any) -> None:
+        """Continue the run in ``run_dir`` from its last checkpoint with ``overrides`` (epochs=, lr=...).
 
-        ``epochs`` / ``max_steps`` replace the stored values, as ``waifu-studio train --resume RUN
-        --epochs N`` does; a run with no step left to train reports :attr:`refused`.
+        As ``waifu-studio train --resume RUN --epochs N`` does: settings a resume may not change are
+        refused (:attr:`failed`); a run with no step left to train reports :attr:`refused`.
         """
-        self._launch(Path(run_dir), None, resume=True, overrides={"epochs": epochs, "max_steps": max_steps})
+        self._launch(Path(run_dir), None, resume=True, overrides=overrides)
 
     def pause(self) -> None:
         self._pause.set()

@@ -95,11 +95,32 @@ def project(codes: np.ndarray, params: ProjectionParams, *, progress: ProgressFn
     return layout
 
 
+# t-SNE and UMAP of more points than this lay out an evenly spread sample of this many (t-SNE of
+# 50k points takes minutes on 2 cores, and their cost grows faster than N); every other point is
+# then placed among its nearest sampled neighbours, so no point is dropped. The screen says so.
+SAMPLE_ABOVE = {"tsne": 50_000, "umap": 100_000}
+PLACE_NEIGHBOURS = 5
+PLACE_DIMS = 16  # neighbours for placement are found on the first 16 principal axes (cheap, exact there)
+
+
+def sampling_note(n: int, params: ProjectionParams) -> str:
+    """What a map of ``n`` points with ``params`` does differently ("" when it lays out every point itself)."""
+    cap = SAMPLE_ABOVE.get(params.method)
+    if cap is None or n <= cap:
+        return ""
+    name = {"tsne": "t-SNE", "umap": "UMAP"}[params.method]
+    return (f"{name} of {cap:,} evenly spread points; the other {n - cap:,} are placed beside their "
+            f"{PLACE_NEIGHBOURS} nearest sampled neighbours.")
+
+
 def _compute(codes: np.ndarray, params: ProjectionParams, report: ProgressFn,
              cancel: threading.Event | None) -> np.ndarray:
     """Unnormalised layout by ``params.method`` (tiny or all-identical inputs fall back to PCA)."""
     if is_pca_map(codes, params):
         return pca_2d(codes)
+    cap = SAMPLE_ABOVE.get(params.method)
+    if cap is not None and len(codes) > cap:
+        return _sampled(codes, params, cap, report, cancel)
     # Passive OpenMP waiting (much faster on busy cores) is set in the environment of the child
     # process that runs projections for the app (see ``process._child_env``); this function never
     # changes the caller's environment.
@@ -118,6 +139,34 @@ def _compute(codes: np.ndarray, params: ProjectionParams, report: ProgressFn,
 
     library = import_umap()
     return umap_layout(pca_reduce(codes, params.reduced_dims(codes.shape[1])), params, cancel, library)
+
+
+def _sampled(codes: np.ndarray, params: ProjectionParams, cap: int, report: ProgressFn,
+             cancel: threading.Event | None) -> np.ndarray:
+    """Lay out ``cap`` evenly spread points, then put each other point at the inverse-distance
+    weighted mean position of its nearest sampled points (in PCA space)."""
+    import torch
+
+    sample = np.linspace(0, len(codes) - 1, cap).astype(np.int64)
+    share = 0.8
+    layout_sample = _compute(codes[sample], params, lambda f, frame: report(share * f, None), cancel)
+    reduced = pca_reduce(codes, PLACE_DIMS).astype(np.float32)
+    rest = np.setdiff1d(np.arange(len(codes)), sample)
+    reference = torch.from_numpy(np.ascontiguousarray(reduced[sample]))
+    layout = np.empty((len(codes), 2), np.float64)
+    layout[sample] = layout_sample
+    chunk = max(64, (1 << 25) // cap)  # distance blocks of ~128 MB
+    with torch.no_grad():
+        for start in range(0, len(rest), chunk):
+            raise_if_cancelled(cancel)
+            rows = rest[start:start + chunk]
+            distances, found = torch.topk(torch.cdist(torch.from_numpy(reduced[rows]), reference),
+                                          PLACE_NEIGHBOURS, dim=1, largest=False)
+            weights = 1.0 / (distances.double().numpy() + 1e-9)
+            weights /= weights.sum(1, keepdims=True)
+            layout[rows] = (weights[..., None] * layout_sample[found.numpy()]).sum(1)
+            report(share + (1 - share) * min(1.0, (start + chunk) / len(rest)), None)
+    return layout
 
 
 # ----------------------------------------------------------------------------- map helpers

@@ -66,7 +66,7 @@ def project_in_process(codes: np.ndarray, params: ProjectionParams, *, progress:
 
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
-    # Passive OpenMP waits: spinning threads fight each other on busy cores (see projection._compute).
+    # Passive OpenMP waits: spinning threads fight each other on busy cores (see layout._compute).
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     package_parent = str(Path(__file__).resolve().parents[2])  # finds waifu_studio even if not installed
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
