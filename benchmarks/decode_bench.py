@@ -1,12 +1,13 @@
 """Row 2: decode latency of the bundled checkpoints, and what each ingredient of the fast path buys.
 
 ``project`` is what the app calls: ``FaceModel.decode``, which runs an inference-only copy of the
-decoder (batch norm folded into the convolutions, weights pre-packed for oneDNN, bf16 on CPUs
-with native bf16) and, for a few faces, picks 1 thread or the process's count by measured speed.
+decoder (batch norm folded into the convolutions, public ``torch.nn.functional`` calls on
+channels_last tensors, bf16 where ``devices.cpu_uses_bf16()``) and, for a few faces, picks 1
+thread or the process's count by measured speed.
 ``baseline`` is the decode of before: the original fp32 modules in eval mode, NCHW, the
 process's threads. Interleaved with them:
 
-- ``fp32 folded``: the same copy kept in fp32 (``decode_precision = "fp32"``): folding + packing alone;
+- ``fp32 folded``: the same copy kept in fp32 (``decode_precision = "fp32"``): folding + layout alone;
 - ``1 thread`` / ``2 threads``: the project's copy with the thread count fixed.
 
 Each timed call follows a 20 ms pause (other variants' OpenMP helpers stop spinning) and an
@@ -69,8 +70,7 @@ def run(ctx: Context) -> list[Row]:
             continue
         model = load_checkpoint(path)
         folded = model.folded_decoder()
-        how = "modules (not foldable)" if folded is None else \
-            f"{str(folded.dtype).removeprefix('torch.')} {'packed' if folded.packed else 'plain'}"
+        how = "modules (not foldable)" if folded is None else f"{str(folded.dtype).removeprefix('torch.')} copy"
         variants = _variants(model)
         z1 = model.seeds_to_latents([7])
         z64 = model.seeds_to_latents(range(64))

@@ -2,9 +2,9 @@
 
     python benchmarks/run.py [--quick] [--only train,decode,...] [--skip-sklearn] [--json FILE]
 
-Rows: train, gpu (CUDA only), decode, morph, map, mapscale, ingest, start, stop, memory.
-Ratios compare figures taken in this run
-on this machine; no figure here is asserted anywhere (see benchmarks/README.md).
+Rows: train, gpu (CUDA only), decode, encode, morph, map, mapscale, ingest, start, close, stop, memory.
+Ratios compare figures taken in this run on this machine; no figure here is asserted anywhere
+(see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from benchmarks import (  # noqa: E402
     app_bench,
+    close_bench,
     decode_bench,
+    encode_bench,
     gpu_bench,
     ingest_bench,
     map_bench,
@@ -41,11 +43,13 @@ ROWS = {
     "train": train_bench.run,
     "gpu": gpu_bench.run,
     "decode": decode_bench.run,
+    "encode": encode_bench.run,
     "morph": morph_bench.run,
     "map": map_bench.run,
     "mapscale": map_scale_bench.run,
     "ingest": ingest_bench.run,
     "start": app_bench.run_start,
+    "close": close_bench.run,
     "stop": stop_bench.run,
     "memory": lambda ctx: memory_bench.run(ctx) + app_bench.run_idle(ctx),
 }
@@ -63,9 +67,10 @@ def machine() -> str:
         pass
     import torch
 
+    from waifu_studio.core.devices import describe_cpu
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-    return f"{model}, {cores} cores{' (AVX-512 BF16)' if bf16 else ''}, torch {torch.__version__}"
+    return f"{model}, {cores} cores ({describe_cpu()}), torch {torch.__version__}"
 
 
 def load() -> str:

@@ -6,11 +6,62 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before PySide6 is imported anywhere
 
-import numpy as np
-import pytest
-import torch
+# One intra-op thread, here and in every program a test starts. The models are tiny; with two
+# threads every op ends at an OpenMP barrier, and on a loaded machine the descheduled thread
+# makes each op wait a scheduler slice (the AE training test: 292 s with 2 threads, 13 s with 1,
+# at load 15 on 2 cores). Tests of the thread handling set their own counts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-torch.set_num_threads(2)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from waifu_studio.core import devices  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cpu-bf16", choices=devices.BF16_SETTINGS, default=None,
+                     help=f"set ${devices.BF16_ENV} for the whole run, this process and the programs it starts: "
+                          "auto (bf16 where the CPU has it natively), 1 (bf16 on any CPU) or 0 (fp32)")
+
+
+def pytest_configure(config):
+    value = config.getoption("--cpu-bf16")
+    if value is not None:  # before anything reads it (devices reads it once, at first use)
+        os.environ[devices.BF16_ENV] = value
+
+
+def pytest_report_header(config):
+    return f"waifu-studio CPU: {devices.describe_cpu()}"
+
+
+@pytest.fixture
+def force_cpu_bf16(monkeypatch):
+    """``force_cpu_bf16(True)`` (or False): the rest of the test runs the program's bf16 (or fp32) CPU branch."""
+
+    def force(on: bool) -> None:
+        monkeypatch.setenv(devices.BF16_ENV, "1" if on else "0")
+        devices.bf16_setting.cache_clear()
+
+    yield force
+    devices.bf16_setting.cache_clear()  # monkeypatch restores the variable next; it is read again at first use
+
+
+@pytest.fixture(params=[False, True], ids=["fp32-cpu", "bf16-cpu"])
+def cpu_bf16(request, force_cpu_bf16) -> bool:
+    """Runs a test twice: with the CPU branch forced to fp32, then to bf16 (whatever this CPU has)."""
+    force_cpu_bf16(request.param)
+    return request.param
+
+
+@pytest.fixture
+def torch_threads():
+    """``torch_threads(n)``: torch uses ``n`` intra-op threads for the rest of the test (the suite runs on one)."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

@@ -42,7 +42,7 @@ def test_reconstruct_prints_the_psnr_of_the_faces_it_draws(tmp_path, tiny_checkp
     assert main(["reconstruct", "--checkpoint", str(path), "--count", "8", "--out", str(out)]) == 0
     printed = float(re.search(r"PSNR ([\d.]+) dB", capsys.readouterr().out).group(1))
     model = load_checkpoint(path)
-    model.decode_precision = "fp32"
+    model.decode_precision = model.encode_precision = "fp32"  # as the CLI sets them
     result = reconstruct_faces(model, None, 8)
     assert printed == round(result.metrics["psnr"], 2)
     assert result.psnrs[3] == psnr(result.faces[3], result.recons[3])

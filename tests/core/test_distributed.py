@@ -18,7 +18,8 @@ from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import CHECKPOINT_NAME, read_metrics
 from waifu_studio.core.training.distributed import DEBUG_ENV
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo")
+pytestmark = [pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs gloo"),
+              pytest.mark.slow]  # four torchrun jobs of three processes each
 
 TRAIN = ["--model", "dcgan", "--data", "builtin", "--builtin-count", "64", "--resolution", "32", "--latent-dim", "16",
          "--width", "8", "--batch-size", "16", "--log-every", "1", "--sample-every", "1000", "--precision", "fp32",

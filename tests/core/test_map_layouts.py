@@ -29,17 +29,20 @@ def cube_codes(n: int, factors: int = 6, dim: int = 32, seed: int = 0) -> np.nda
     return (rng.uniform(0, 1, (n, factors)) @ rng.normal(size=(factors, dim))).astype(np.float32)
 
 
+@pytest.mark.slow  # a full-length t-SNE of 3,000 points
 def test_tsne_keeps_neighbourhoods_far_better_than_pca():
     # 3,000 points: the FFT gradients and the shortened schedule (125 + 375 iterations, coarser
     # FFT cells), as for real face sets; two of six factors fit on a PCA map, all six on t-SNE's.
+    # Both bounds compare with the PCA map of the same codes, the map a user gets first, so they
+    # do not depend on how fast this machine is or which kernels it has; each has a wide margin
+    # over what was measured (seeds 0 and 1: 10-NN kept 0.51 vs PCA's 0.07-0.08, i.e. 6.7x;
+    # intrusions 1 - trustworthiness 0.010 vs PCA's 0.21-0.22, i.e. 1/21; a random map: 0.50).
+    # How close it comes to a full-length run belongs in benchmarks/map_bench.py.
     codes = cube_codes(3000)
     tsne = projection.project(codes, ProjectionParams("tsne"), use_cache=False)
-    kept = knn_preservation(codes, tsne, k=10)
-    assert kept > 0.4
-    assert kept > 3 * knn_preservation(codes, projection.pca_2d(codes), k=10)
-    # openTSNE's defaults (250 + 500 iterations, finer cells) kept 0.515 here: the comparison
-    # with a full-length run belongs in benchmarks/map_bench.py (against scikit-learn).
-    assert trustworthiness(codes, tsne, k=10) > 0.97
+    pca = projection.pca_2d(codes)
+    assert knn_preservation(codes, tsne, k=10) > 3 * knn_preservation(codes, pca, k=10)
+    assert 1 - trustworthiness(codes, tsne, k=10) < 0.25 * (1 - trustworthiness(codes, pca, k=10))
 
 
 def test_quality_scores():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -255,3 +258,21 @@ def test_nearest_points_and_blend_weights():
     assert on_point[0] > 0.999
     with pytest.raises(WaifuError):
         projection.blend_weights(np.array([]))
+
+
+def test_a_umap_map_leaves_torchs_thread_count_alone():
+    # numba (UMAP) starts an OpenMP pool sized to the machine and sets the calling thread's thread
+    # count to it; torch in that thread then ran every op on all cores, and on a busy machine each
+    # op waited for a descheduled thread (a training run after a map: 15x slower). A fresh process:
+    # numba starts its pool once per process.
+    script = ("import torch, numpy as np\n"
+              "from waifu_studio.core.explore import projection\n"
+              "from waifu_studio.core.explore.projection import ProjectionParams\n"
+              "torch.set_num_threads(1)\n"
+              "codes = np.random.default_rng(0).normal(size=(120, 8)).astype(np.float32)\n"
+              "projection.project(codes, ProjectionParams('umap', n_neighbors=10), use_cache=False)\n"
+              "print('threads', torch.get_num_threads())\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}  # numba sizes its pool from this
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "1"

@@ -1,12 +1,12 @@
 """Closing the window while slow work runs: training, a t-SNE map, a GAN inversion.
 
-Each close must return promptly (the workers honour their cancel flags) and leave no thread
-running; closing while training shows its progress and closes once the checkpoint is saved.
+Each close must stop its work (the workers honour their cancel flags: the window waits for them
+only a short while, so a worker that ignored its flag would still be running) and leave no
+thread running; closing while training shows its progress and closes once the checkpoint is
+saved. How long a close takes is measured in benchmarks/close_bench.py, not asserted here.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -17,8 +17,6 @@ from tests.ui.helpers import running_threads, setup_tiny_training
 from waifu_studio.core.io.checkpoint import load_checkpoint
 from waifu_studio.core.training import CHECKPOINT_NAME
 from waifu_studio.ui.main_window import MainWindow
-
-CLOSE_LIMIT_S = 2.0
 
 
 @pytest.fixture
@@ -34,12 +32,6 @@ def window(qtbot, session):
 def open_and_wait(qtbot, win: MainWindow, path) -> None:
     with qtbot.waitSignal(win.session.model_changed, timeout=10_000):
         win.model_selector.open_path(path)
-
-
-def timed_close(win: MainWindow) -> float:
-    start = time.perf_counter()
-    assert win.close()
-    return time.perf_counter() - start
 
 
 def test_close_while_training_paints_its_progress_saves_and_leaves_no_thread(qtbot, window, tmp_path, monkeypatch,
@@ -72,11 +64,14 @@ def test_close_while_tsne_runs(qtbot, window, tiny_checkpoint, started_threads):
     # Close once the t-SNE task itself runs (the sampling task has handed over the PCA map).
     qtbot.waitUntil(lambda: panel.source is not None, timeout=20_000)
     assert not panel._final and running_threads(started_threads)
+    finished = []
+    panel.map_ready.connect(lambda: finished.append(True))
 
-    elapsed = timed_close(window)
+    assert window.close()
 
-    assert elapsed < CLOSE_LIMIT_S, f"close took {elapsed:.2f} s"
     assert not running_threads(started_threads)
+    qtbot.wait(50)  # a map that ran on past the close would be delivered now
+    assert not finished and not panel._final
     assert window.last_error is None, window.last_error
 
 
@@ -89,8 +84,9 @@ def test_close_while_inverting_a_dropped_image(qtbot, window, tiny_checkpoint, t
     morph.drop_image_file("A", image)
     assert morph.jobs.is_busy("endpoint A")
 
-    elapsed = timed_close(window)
+    assert window.close()
 
-    assert elapsed < CLOSE_LIMIT_S, f"close took {elapsed:.2f} s"
     assert not running_threads(started_threads)
+    qtbot.wait(50)
+    assert window.session.endpoint_a is None  # the inversion was dropped, not finished
     assert window.last_error is None, window.last_error

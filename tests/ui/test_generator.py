@@ -42,10 +42,10 @@ def wait_for_seeds(qtbot, panel, first: int, n: int) -> None:
 
 
 @pytest.fixture
-def fp32_decode(monkeypatch):
+def fp32_decode(force_cpu_bf16):
     """Decode in fp32 like the CLI. (By default the app decodes in bf16 on CPUs with native bf16,
     a few levels of 255 off fp32 on a few pixels: tests/core/test_folded_decode.py bounds that.)"""
-    monkeypatch.setenv("WAIFU_STUDIO_DECODE_PRECISION", "fp32")
+    force_cpu_bf16(False)
 
 
 def test_typed_seed_shows_the_same_face_as_the_cli(fp32_decode, qtbot, panel, model, tmp_path):

@@ -24,9 +24,10 @@ def _run_command(command: str, cwd, monkeypatch) -> None:
 
 
 @pytest.fixture(params=["auto", "bf16"])
-def generator(request, monkeypatch, qtbot, session, tiny_checkpoint):
+def generator(request, force_cpu_bf16, qtbot, session, tiny_checkpoint):
     """The Generate panel decoding for display as the app does ("auto") or in forced bf16."""
-    monkeypatch.setenv("WAIFU_STUDIO_DECODE_PRECISION", request.param)
+    if request.param == "bf16":
+        force_cpu_bf16(True)
     path = tiny_checkpoint("dcgan")
     model = load_checkpoint(path)
     panel = GeneratorPanel(session)

@@ -110,6 +110,7 @@ def load_model(path: str, device: str = "cpu") -> Any:
     # by the CLI and the app alike: identical pixels on every machine. The app's display decodes in
     # bf16 where the CPU has it natively; everything the CLI decodes is in fp32.
     model.decode_precision = "fp32"
+    model.encode_precision = "fp32"  # an image file given as an endpoint: the same latent on every machine
     return model
 
 

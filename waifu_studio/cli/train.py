@@ -149,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if distributed.is_main_process():
             lock.acquire(create=not args.resume)
-        return _train(args, run_config, run_dir, lock, quiet=not distributed.is_main_process())
+        code = _train(args, run_config, run_dir, lock, quiet=not distributed.is_main_process())
+        # Rank 0 finishes later than the others (it writes and reports); wait for it before any
+        # rank tears down its connections, so no rank's teardown meets a peer that is still in
+        # the middle of its own. Only on success: after a failure a peer may never arrive.
+        distributed.barrier()
+        return code
     finally:
         lock.release()
         distributed.cleanup()

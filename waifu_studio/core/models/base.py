@@ -14,7 +14,15 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import WaifuError
-from .inference import FoldedDecoder, InferenceCache
+from .inference import (
+    ENCODE_BATCH,
+    FoldedDecoder,
+    FoldedEncoder,
+    InferenceCache,
+    build_folded_decoder,
+    build_folded_encoder,
+    inference_dtype,
+)
 from .prior import PRIOR_PREFIX, MixturePrior
 from .seeds import seeds_to_noise
 
@@ -39,9 +47,11 @@ class FaceModel(nn.Module):
     """Base of the four families. Subclasses set ``self.generator`` (z -> image in [-1, 1])."""
 
     family: str = ""
-    # "auto" (on a CPU: bf16 where native, else fp32; on a GPU: the model's dtype), "fp32" or
-    # "bf16": the precision of the inference-only copy that ``decode`` uses (see ``inference.py``).
+    # "auto" (on a CPU: bf16 where ``devices.cpu_uses_bf16()``, else fp32; on a GPU: the model's
+    # dtype), "fp32" or "bf16": the precision of the inference-only copies that ``decode`` and
+    # ``encode`` use (see ``inference.py``).
     decode_precision: str = "auto"
+    encode_precision: str = "auto"
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -130,14 +140,35 @@ class FaceModel(nn.Module):
         return self.generator(z)
 
     def folded_decoder(self) -> FoldedDecoder | None:
-        """The inference-only copy ``decode`` uses (batch norm folded, weights packed), or None.
+        """The inference-only copy ``decode`` uses (batch norm folded, channels_last), or None.
 
         None while the model (or its generator) is in train mode, or when the generator has
         layers that cannot be folded: ``decode`` then runs the original modules.
         """
+        return self._folded_decoder_in(self._inference, self.decode_precision)
+
+    def _folded_decoder_in(self, cache: InferenceCache, precision: str) -> FoldedDecoder | None:
         if self.training or self.generator.training:
             return None
-        return self._inference.get(self.generator, self.decode_precision)
+        dtype = inference_dtype(self.dtype, self.device, precision)
+        return cache.get("decoder", self.generator, dtype, lambda: build_folded_decoder(self.generator, dtype))
+
+    def folded_encoder(self, precision: str | None = None) -> FoldedEncoder | None:
+        """The inference-only copy ``encode`` uses (batch norm folded, channels_last), or None.
+
+        ``precision`` defaults to ``encode_precision``. None without an encoder, in train mode,
+        or when the encoder cannot be folded.
+        """
+        encoder = getattr(self, "encoder", None)
+        if not self.has_encoder or encoder is None or self.training or encoder.training:
+            return None
+        dtype = inference_dtype(self.dtype, self.device, precision or self.encode_precision)
+        return self._inference.get("encoder", encoder, dtype,
+                                   lambda: build_folded_encoder(encoder, dtype, self.resolution))
+
+    def codes_from_encoder_output(self, output: torch.Tensor) -> torch.Tensor:
+        """The latents in the encoder's raw output (N, F): all of it here; the VAE's posterior mean."""
+        return output
 
     def decode(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Latents (N, D) or (D,) -> uint8 images (N, H, W, 3), in ``decode_precision`` (the display's)."""
@@ -161,7 +192,7 @@ class FaceModel(nn.Module):
             raise WaifuError(f"latents must have shape (N, {self.latent_dim}), got {z.shape}")
         if not len(z):
             return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
-        folded = None if self.training or self.generator.training else cache.get(self.generator, precision)
+        folded = self._folded_decoder_in(cache, precision)
         if folded is not None:
             return cache.decode(folded, z, batch_size)
         was_training = self.training
@@ -182,8 +213,14 @@ class FaceModel(nn.Module):
         raise WaifuError(f"a {self.family} model has no encoder; invert images by optimisation instead")
 
     @torch.no_grad()
-    def encode(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """uint8 images (N, H, W, 3) -> float32 latents (N, D). AE and VAE only."""
+    def encode(self, images: np.ndarray, batch_size: int | None = None, precision: str | None = None) -> np.ndarray:
+        """uint8 images (N, H, W, 3) -> float32 latents (N, D). AE and VAE only.
+
+        ``batch_size``: faces per encoder call (default: the measured best, ``ENCODE_BATCH``).
+        ``precision``: default ``encode_precision``; "fp32" for codes a fit is made from (the
+        AE's prior), so that a checkpoint does not depend on the CPU that trained it.
+        """
+        batch_size = batch_size or ENCODE_BATCH
         if not self.has_encoder:
             self.encode_tensor(torch.zeros(0))  # raises the explanatory error
         images = np.asarray(images)
@@ -192,6 +229,9 @@ class FaceModel(nn.Module):
         if images.shape[1:3] != (self.resolution, self.resolution):
             raise WaifuError(f"images must be {self.resolution}x{self.resolution}, "
                              f"got {images.shape[1]}x{images.shape[2]}")
+        folded = self.folded_encoder(precision) if images.dtype == np.uint8 and images.shape[-1] == 3 else None
+        if folded is not None and len(images):
+            return self._inference.encode(folded, images, batch_size, self.codes_from_encoder_output)
         was_training = self.training
         self.eval()
         try:

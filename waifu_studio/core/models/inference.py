@@ -1,153 +1,84 @@
-"""Inference-only copy of a decoder: batch norm folded into the convolutions, weights packed once.
+"""Inference-only copies of a model's decoder and encoder: batch norm folded in, channels_last, bf16 where it pays.
 
-In eval mode a ``BatchNorm2d`` is an affine map per channel, so it folds exactly into the weight
-and bias of the (transposed) convolution before it. What is left is conv -> activation, which
-oneDNN runs as one fused primitive. At batch 1 a 64 px decoder is bound by reading its weights,
-and PyTorch's eager convolutions re-lay the weights out for oneDNN on every call (about as long as
-the convolution itself), so the copy stores them pre-packed once. On CPUs with native bf16
-(AVX512-BF16 or AMX) the copy holds bf16 weights: half the bytes to read.
+``folding.py`` turns a conv stack into fused stages (conv with batch norm folded in, then an
+activation); this module runs them with public ``torch.nn.functional`` calls on channels_last
+tensors, so oneDNN runs every convolution without a layout conversion of the activations. On
+CPUs where ``devices.cpu_uses_bf16()`` (native bf16, or forced) the copies hold bf16 weights:
+half the bytes to read, and AMX/AVX512-BF16 dot products.
 
-The copy is never trained and never saved: ``FaceModel`` builds it on first decode, keys it on
-the version counters of the generator's tensors (any optimizer step, EMA update, batch-norm
+Two formulations are chosen by measurement (``benchmarks/decode_bench.py``), not by taste:
+
+- The decoder's first stage turns the (N, D, 1, 1) latent into a k x k image: a matrix product,
+  run as ``F.linear`` with rows ordered (y, x, c), so its output is already an NHWC
+  (channels_last) image (5x faster than the transposed conv at batch 1 in fp32). A product's
+  sums may depend on how many rows it has (a 1-row product is a GEMV; oneDNN's bf16 GEMM blocks
+  large products differently), so it always runs on blocks of ``LINEAR_ROWS`` latents, the last
+  padded with zeros: a grid shows exactly the faces of its single seeds.
+- A 4x4, stride-2 transposed conv to few channels (the RGB layer) pads its output channels to a
+  vector width in oneDNN; as a 3x3 conv with one channel group per output-pixel phase, then
+  ``pixel_shuffle``, it fills 4x the lanes.
+
+A copy is never trained and never saved: ``FaceModel`` builds it on first use, keys it on the
+version counters of the module's tensors (any optimizer step, EMA update, batch-norm
 recalibration or ``load_state_dict`` bumps one), and drops it when the model enters train mode.
-Anything it cannot fold (another layer type, groups, dilation) means no copy: the caller keeps
-using the original modules. Decodes of a few faces also pick their thread count (``threads.py``).
+Each copy is checked against the modules on a probe batch when built and refused if it
+disagrees; then the caller keeps the modules. Decodes of a few faces pick their thread count
+(``threads.py``).
 """
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 import time
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvDecoder
+from ..devices import cpu_uses_bf16
+from .folding import Stage, fold_decoder, fold_encoder
 from .threads import ThreadChooser, intra_op_threads
 
-# Largest difference, in [-1, 1] units, the packed copy may show against the original modules on
-# a probe batch before it is refused (fp32: summation order only; bf16: 8-bit mantissas, measured
-# at most 5 uint8 levels = 0.04 on the bundled checkpoints).
+# Largest difference the copy may show against the original modules on a probe batch before it
+# is refused, relative to the output's scale (decoder: [-1, 1] images). fp32: summation order
+# only; bf16: 8-bit mantissas (measured up to 0.04 on the bundled decoders: 5 uint8 levels).
 _PROBE_TOLERANCE = {torch.float32: 2e-3, torch.float16: 2e-2, torch.bfloat16: 6e-2}
 _BUILD_LOCK = threading.Lock()  # one build at a time; builds are rare (per model load / weight change)
-_ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh"}
 PRECISIONS = ("auto", "fp32", "bf16")
-SUBPIXEL_MAX_CHANNELS = 16  # transposed convs with fewer output channels run as sub-pixel convs
+SUBPIXEL_MAX_CHANNELS = 16  # 4x4 stride-2 transposed convs with fewer output channels run as sub-pixel convs
 SMALL_BATCH = 4  # decodes of up to this many faces choose their thread count (see threads.py)
-
-
-@cache
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 dot products in hardware (AVX512-BF16 or AMX)."""
-    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
-        return False
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            flags = set(re.findall(r"\b(avx512_bf16|amx_bf16)\b", fh.read()))
-    except OSError:  # not Linux: stay in fp32 rather than guess
-        return False
-    return bool(flags)
+LINEAR_ROWS = 16  # the decoder's first product always runs on this many latents (see above)
+# Faces per encoder call. On 2 cores, 32-512 gave the same rate within noise on one thread (245-278
+# faces/s, bf16); on two threads of a loaded machine larger batches did better (148/s at 256,
+# 51/s at 32): fewer thread joins. benchmarks/encode_bench.py prints the sweep.
+ENCODE_BATCH = 256
+ENCODE_FIRST_TRIAL = 2
+CHANNELS_LAST = torch.channels_last
 
 
 def inference_dtype(model_dtype: torch.dtype, device: torch.device, precision: str = "auto") -> torch.dtype:
-    """The dtype the copy computes in. ``auto``: on a CPU bf16 where it is native, else fp32; on a GPU the model's.
-
-    ``$WAIFU_STUDIO_DECODE_PRECISION`` (``fp32``/``bf16``) overrides ``auto`` for a whole process.
-    """
-    if precision == "auto":
-        precision = os.environ.get("WAIFU_STUDIO_DECODE_PRECISION", "auto")
+    """The dtype a copy computes in. ``auto``: on a CPU bf16 where ``cpu_uses_bf16()``, else fp32; on a GPU the model's
+    dtype."""
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown decode precision {precision!r}; expected one of {PRECISIONS}")
+        raise ValueError(f"unknown inference precision {precision!r}; expected one of {PRECISIONS}")
     if precision == "fp32":
         return torch.float32
     if precision == "bf16":
         return torch.bfloat16
-    if device.type == "cpu":  # CPUs without native bf16 (or fp16) emulate it: slower than fp32
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    if device.type == "cpu":  # CPUs without native bf16 emulate it: slower than fp32
+        return torch.bfloat16 if cpu_uses_bf16() else torch.float32
     return model_dtype
 
 
-@dataclass(frozen=True)
-class _Stage:
-    """One fused step: (transposed) convolution with folded batch norm, then an activation."""
-
-    transposed: bool
-    weight: torch.Tensor  # fp32, batch norm folded in
-    bias: torch.Tensor
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    output_padding: tuple[int, int]
-    activation: str  # "none", "relu" or "tanh"
-
-
-def _fold(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of ``norm(conv(x))`` as one convolution (fp32, eval-mode statistics)."""
-    weight = conv.weight.detach().float()
-    out_channels = weight.shape[1] if isinstance(conv, nn.ConvTranspose2d) else weight.shape[0]
-    bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(out_channels, device=weight.device)
-    if norm is None:
-        return weight.clone(), bias.clone()
-    scale = norm.weight.detach().float() * torch.rsqrt(norm.running_var.detach().float() + norm.eps)
-    shift = norm.bias.detach().float() - norm.running_mean.detach().float() * scale
-    # ConvTranspose2d weights are (in, out, kh, kw); Conv2d weights are (out, in, kh, kw).
-    per_out = scale.view(1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else scale.view(-1, 1, 1, 1)
-    return (weight * per_out).contiguous(), bias * scale + shift
-
-
-def fold_decoder(generator: nn.Module) -> list[_Stage] | None:
-    """The stages of a :class:`ConvDecoder` with batch norm folded, or None if it has other layers."""
-    if not isinstance(generator, ConvDecoder):
-        return None
-    layers = list(generator.net)
-    stages: list[_Stage] = []
-    i = 0
-    while i < len(layers):
-        conv = layers[i]
-        if type(conv) not in (nn.Conv2d, nn.ConvTranspose2d) or conv.groups != 1 or conv.dilation != (1, 1) \
-                or conv.padding_mode != "zeros" or isinstance(conv.padding, str) \
-                or any(len(set(pair)) != 1 for pair in (conv.kernel_size, conv.stride, conv.padding)):
-            return None  # only what ConvDecoder builds: square, ungrouped, undilated, zero-padded
-        i += 1
-        norm = None
-        if i < len(layers) and type(layers[i]) is nn.BatchNorm2d:
-            norm = layers[i]
-            if norm.running_mean is None or norm.running_var is None or not norm.affine:
-                return None
-            i += 1
-        activation = "none"
-        if i < len(layers) and type(layers[i]) in _ACTIVATIONS:
-            activation = _ACTIVATIONS[type(layers[i])]
-            i += 1
-        weight, bias = _fold(conv, norm)
-        transposed = isinstance(conv, nn.ConvTranspose2d)
-        stages.append(_Stage(transposed, weight, bias, tuple(conv.stride), tuple(conv.padding),
-                             tuple(conv.output_padding) if transposed else (0, 0), activation))
-    first = stages[0] if stages else None
-    if first is None or not first.transposed or first.stride != (1, 1) or first.padding != (0, 0):
-        return None  # the first stage must map the (N, D, 1, 1) latent to a small image
-    return stages
-
-
-def _out_size(stage: _Stage, size: int) -> int:
-    k = stage.weight.shape[-1]
-    if stage.transposed:
-        return (size - 1) * stage.stride[0] - 2 * stage.padding[0] + k + stage.output_padding[0]
-    return (size + 2 * stage.padding[0] - k) // stage.stride[0] + 1
-
-
-def _is_upsampling_x2(stage: _Stage) -> bool:
+def _is_upsampling_x2(stage: Stage) -> bool:
     """A 4x4, stride 2, padding 1 transposed conv: each output pixel phase sees a 2x2 input window."""
-    return stage.transposed and stage.weight.shape[-1] == 4 and stage.stride == (2, 2) \
-        and stage.padding == (1, 1) and stage.output_padding == (0, 0)
+    return stage.transposed and stage.kernel == 4 and stage.stride == 2 and stage.padding == 1 \
+        and stage.output_padding == 0
 
 
-def _subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
+def subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
     """(in, out, 4, 4) transposed-conv weights -> (out * 4, in, 3, 3) conv weights for pixel_shuffle(2).
 
     Output row 2m + a of the transposed conv sums input rows m-1, m (a = 0: kernel rows 3, 1) or
@@ -165,103 +96,76 @@ def _subpixel_weight(weight: torch.Tensor) -> torch.Tensor:
     return sub.reshape(c_out * 4, c_in, 3, 3)
 
 
-def _geometry(stage: _Stage) -> tuple[bool, list[int], list[int], list[int], str]:
-    """What running a stage needs besides its weights (the fp32 weights are not kept)."""
-    return stage.transposed, list(stage.stride), list(stage.padding), list(stage.output_padding), stage.activation
-
-
-def _activate(x: torch.Tensor, activation: str) -> torch.Tensor:
+def _activate(x: torch.Tensor, activation: str, slope: float) -> torch.Tensor:
     if activation == "relu":
         return torch.relu_(x)
     if activation == "tanh":
         return torch.tanh_(x)
+    if activation == "leaky_relu":
+        return F.leaky_relu_(x, slope)
     return x
 
 
+class _Op:
+    """One stage, laid out for how it runs: ``linear``, ``subpixel`` or ``conv``."""
+
+    def __init__(self, kind: str, stage: Stage, weight: torch.Tensor, bias: torch.Tensor, size: int) -> None:
+        self.kind, self.stage, self.weight, self.bias, self.size = kind, stage, weight, bias, size
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        stage = self.stage
+        if self.kind == "linear":  # (N, D) -> NHWC rows -> an (N, C, k, k) channels_last view, no copy
+            n, pad = x.shape[0], -x.shape[0] % LINEAR_ROWS
+            if pad:
+                x = F.pad(x, (0, 0, 0, pad))
+            rows = [F.linear(x[i:i + LINEAR_ROWS], self.weight, self.bias) for i in range(0, n + pad, LINEAR_ROWS)]
+            x = (rows[0] if len(rows) == 1 else torch.cat(rows))[:n]
+            x = x.view(n, self.size, self.size, stage.out_channels).permute(0, 3, 1, 2)
+            return _activate(x, stage.activation, stage.slope)
+        x = x.contiguous(memory_format=CHANNELS_LAST)
+        if self.kind == "subpixel":  # the activation is per element: it commutes with the shuffle
+            x = _activate(F.conv2d(x, self.weight, self.bias, 1, 1), stage.activation, stage.slope)
+            return F.pixel_shuffle(x, 2)
+        if stage.transposed:
+            x = F.conv_transpose2d(x, self.weight, self.bias, stage.stride, stage.padding, stage.output_padding)
+        else:
+            x = F.conv2d(x, self.weight, self.bias, stage.stride, stage.padding)
+        return _activate(x, stage.activation, stage.slope)
+
+
+def _plan(stages: list[Stage], dtype: torch.dtype, device: torch.device, size: int) -> list[_Op]:
+    """The ops that run ``stages`` on a ``size`` x ``size`` input (1: the decoder's latent)."""
+    ops = []
+    for index, stage in enumerate(stages):
+        out = stage.out_size(size)
+        weight, bias = stage.weight.to(device, dtype), stage.bias.to(device, dtype)
+        if index == 0 and size == 1 and stage.transposed:
+            matrix = weight.permute(2, 3, 1, 0).reshape(out * out * stage.out_channels, stage.in_channels)
+            ops.append(_Op("linear", stage, matrix.contiguous(), bias.repeat(out * out), out))
+        elif _is_upsampling_x2(stage) and stage.out_channels < SUBPIXEL_MAX_CHANNELS:
+            sub = subpixel_weight(stage.weight).to(device, dtype).contiguous(memory_format=CHANNELS_LAST)
+            ops.append(_Op("subpixel", stage, sub, bias.repeat_interleave(4), out))
+        else:
+            ops.append(_Op("conv", stage, weight.contiguous(memory_format=CHANNELS_LAST), bias, out))
+        size = out
+    return ops
+
+
 class FoldedDecoder:
-    """Latents (N, D) -> images; a frozen, inference-only copy of a ConvDecoder.
+    """Latents (N, D) -> images; a frozen, inference-only copy of a ConvDecoder (call under inference_mode)."""
 
-    ``packed`` uses oneDNN's pre-packed fused ops (CPU); otherwise plain ``torch.nn.functional``
-    calls on the folded weights (any device). Call it under ``torch.inference_mode()``.
-    """
-
-    def __init__(self, stages: list[_Stage], latent_dim: int, dtype: torch.dtype, device: torch.device,
-                 packed: bool) -> None:
-        self.latent_dim, self.dtype, self.device, self.packed = latent_dim, dtype, device, packed
-        self._ops: list[tuple] = []
-        mkldnn = torch.ops.mkldnn
-        size = 1
-        for index, stage in enumerate(stages):
-            weight = stage.weight.to(device, dtype)
-            bias = stage.bias.to(device, dtype)
-            channels = weight.shape[1] if stage.transposed else weight.shape[0]
-            out = _out_size(stage, size)
-            if index == 0 and packed and dtype == torch.bfloat16:
-                # A transposed conv of a 1x1 input is a matrix product (packed: 1.4x faster than
-                # the packed transposed conv at batch 1). Rows ordered (y, x, c) make its output an
-                # NHWC (channels_last) image without a copy. fp32 keeps the transposed conv: there
-                # GEMV and GEMM sum in different orders, and a grid must show exactly the faces
-                # of its single seeds (oneDNN's bf16 product is the same at every batch size).
-                matrix = weight.permute(2, 3, 1, 0).reshape(out * out * channels, self.latent_dim).contiguous()
-                matrix = mkldnn._reorder_linear_weight(matrix, 1)
-                self._ops.append(("linear", matrix, bias.repeat(out * out), stage.activation, channels, out))
-            elif packed and _is_upsampling_x2(stage) and channels < SUBPIXEL_MAX_CHANNELS:
-                # oneDNN pads output channels to a vector width: a 3-channel transposed conv runs at
-                # about an eighth of the others' speed. As a 3x3 conv with one channel group per output pixel phase
-                # (then pixel_shuffle) it fills 4x the lanes: measured 1.6x faster for the RGB layer.
-                sub_weight = _subpixel_weight(stage.weight).to(device, dtype)
-                packed_weight = mkldnn._reorder_convolution_weight(
-                    sub_weight, [1, 1], [1, 1], [1, 1], 1, [1, weight.shape[0], size, size])
-                self._ops.append(("subpixel", stage.activation, packed_weight, bias.repeat_interleave(4)))
-            elif packed:
-                shape = [1, weight.shape[0] if stage.transposed else weight.shape[1], size, size]
-                if stage.transposed:
-                    packed_weight = mkldnn._reorder_convolution_transpose_weight(
-                        weight, list(stage.padding), list(stage.output_padding), list(stage.stride), [1, 1], 1, shape)
-                else:
-                    packed_weight = mkldnn._reorder_convolution_weight(
-                        weight, list(stage.padding), list(stage.stride), [1, 1], 1, shape)
-                self._ops.append(("packed", _geometry(stage), packed_weight, bias))
-            else:
-                weight = weight.contiguous(memory_format=torch.channels_last)
-                self._ops.append(("plain", _geometry(stage), weight, bias))
-            size = out
-        self.resolution = size
+    def __init__(self, stages: list[Stage], dtype: torch.dtype, device: torch.device) -> None:
+        self.latent_dim, self.dtype, self.device = stages[0].in_channels, dtype, device
+        self._ops = _plan(stages, dtype, device, 1)
+        self.resolution = self._ops[-1].size
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (N, D) -> images (N, 3, R, R) in [-1, 1], this copy's dtype, channels_last."""
-        n = z.shape[0]
         x = z.to(self.device, self.dtype)
-        mkldnn = torch.ops.mkldnn
+        if self._ops[0].kind != "linear":
+            x = x.view(x.shape[0], self.latent_dim, 1, 1)
         for op in self._ops:
-            kind = op[0]
-            if kind == "linear":
-                _, matrix, bias, activation, channels, out = op
-                x = mkldnn._linear_pointwise(x, matrix, bias, activation, [], "")
-                x = x.view(n, out, out, channels).permute(0, 3, 1, 2)
-                continue
-            if kind == "subpixel":
-                _, activation, weight, bias = op
-                x = x.contiguous(memory_format=torch.channels_last)
-                x = mkldnn._convolution_pointwise(x, weight, bias, [1, 1], [1, 1], [1, 1], 1, activation, [], "")
-                x = F.pixel_shuffle(x, 2)  # the activation is per element: it commutes with the shuffle
-                continue
-            _, (transposed, stride, padding, output_padding, activation), weight, bias = op
-            if x.dim() == 2:
-                x = x.view(n, self.latent_dim, 1, 1)
-            if kind == "packed":
-                x = x.contiguous(memory_format=torch.channels_last)
-                if transposed:
-                    x = mkldnn._convolution_transpose_pointwise(x, weight, bias, padding, output_padding, stride,
-                                                                [1, 1], 1, activation, [], "")
-                else:
-                    x = mkldnn._convolution_pointwise(x, weight, bias, padding, stride, [1, 1], 1, activation, [], "")
-            else:
-                if transposed:
-                    x = F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
-                else:
-                    x = F.conv2d(x, weight, bias, stride, padding)
-                x = _activate(x, activation)
+            x = op(x)
         return x
 
     def decode_images(self, z: torch.Tensor) -> np.ndarray:
@@ -271,36 +175,65 @@ class FoldedDecoder:
         return x.to(torch.uint8).contiguous().cpu().numpy()
 
 
-def build_folded_decoder(generator: nn.Module, precision: str = "auto") -> FoldedDecoder | None:
-    """A checked inference copy of ``generator`` (in eval mode), or None when it cannot be made.
+class FoldedEncoder:
+    """uint8 images (N, R, R, 3) -> encoder outputs (N, F); a frozen, inference-only copy of a ConvEncoder."""
 
-    The copy is run once on probe latents against the original modules; a copy that disagrees
-    (beyond summation order, or bf16 rounding) is refused, so a change in PyTorch's private
-    oneDNN ops can cost speed but never faces.
-    """
-    stages = fold_decoder(generator)
-    if stages is None:
-        return None
-    reference_param = next(generator.parameters())
-    device, model_dtype = reference_param.device, reference_param.dtype
-    dtype = inference_dtype(model_dtype, device, precision)
+    def __init__(self, stages: list[Stage], dtype: torch.dtype, device: torch.device, resolution: int) -> None:
+        self.dtype, self.device, self.resolution = dtype, device, resolution
+        self._ops = _plan(stages, dtype, device, resolution)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC images -> (N, F) float32 outputs. The NHWC input is channels_last as it is: no copy."""
+        x = images.to(self.device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).to(self.dtype)
+        for op in self._ops:
+            x = op(x)
+        return x.flatten(1).float()
+
+
+def _agrees(copy: Callable[[torch.Tensor], torch.Tensor], expected: torch.Tensor, probe: torch.Tensor,
+            tolerance: float) -> bool:
+    """True when ``copy(probe)`` runs and matches ``expected`` within ``tolerance`` of its scale."""
+    try:
+        error = float((copy(probe).float() - expected).abs().max())
+    except (RuntimeError, NotImplementedError):  # an op this build of PyTorch lacks on this device
+        return False
+    return error <= tolerance * max(1.0, float(expected.abs().max()))
+
+
+def _tolerance(dtype: torch.dtype, model_dtype: torch.dtype) -> float | None:
     if dtype not in _PROBE_TOLERANCE or model_dtype not in _PROBE_TOLERANCE:
         return None
-    tolerance = max(_PROBE_TOLERANCE[dtype], _PROBE_TOLERANCE[model_dtype])  # the reference rounds too
-    latent_dim = stages[0].weight.shape[0]
-    probe = torch.randn(2, latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
+    return max(_PROBE_TOLERANCE[dtype], _PROBE_TOLERANCE[model_dtype])  # the reference rounds too
+
+
+def build_folded_decoder(generator: nn.Module, dtype: torch.dtype) -> FoldedDecoder | None:
+    """A checked inference copy of ``generator`` (in eval mode) computing in ``dtype``, or None."""
+    stages = fold_decoder(generator)
+    reference = next(generator.parameters())
+    tolerance = _tolerance(dtype, reference.dtype)
+    if stages is None or tolerance is None:
+        return None
+    probe = torch.randn(2, stages[0].in_channels, generator=torch.Generator().manual_seed(0)).to(reference.device)
     with torch.inference_mode():
-        expected = generator(probe.to(model_dtype)).float()
-        use_packed = device.type == "cpu" and torch.backends.mkldnn.is_available()
-        for packed in ((True, False) if use_packed else (False,)):
-            try:
-                decoder = FoldedDecoder(stages, latent_dim, dtype, device, packed)
-                error = float((decoder(probe).float() - expected).abs().max())
-            except (RuntimeError, AttributeError):
-                continue  # an op this build of PyTorch lacks or refuses: try the plain ops
-            if error <= tolerance:
-                return decoder
-    return None
+        decoder = FoldedDecoder(stages, dtype, reference.device)
+        expected = generator(probe.to(reference.dtype)).float()
+        return decoder if _agrees(decoder, expected, probe, tolerance) else None
+
+
+def build_folded_encoder(encoder: nn.Module, dtype: torch.dtype, resolution: int) -> FoldedEncoder | None:
+    """A checked inference copy of ``encoder`` (in eval mode) computing in ``dtype``, or None."""
+    stages = fold_encoder(encoder)
+    reference = next(encoder.parameters())
+    tolerance = _tolerance(dtype, reference.dtype)
+    if stages is None or tolerance is None:
+        return None
+    probe = torch.randint(0, 256, (2, resolution, resolution, 3), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        copy = FoldedEncoder(stages, dtype, reference.device, resolution)
+        x = probe.to(reference.device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0).to(reference.dtype)
+        expected = encoder(x).float()
+        return copy if _agrees(copy, expected, probe, tolerance) else None
 
 
 def weights_key(module: nn.Module) -> tuple | None:
@@ -316,14 +249,21 @@ def weights_key(module: nn.Module) -> tuple | None:
 
 
 class InferenceCache:
-    """One model's folded decoder and thread choice. Copies and pickles start empty (packed tensors don't copy)."""
+    """One model's folded copies (decoder, encoder) and thread choice. Copies and pickles start empty."""
 
     def __init__(self) -> None:
-        self._entry: tuple[tuple, str, FoldedDecoder | None] | None = None
-        self.threads = ThreadChooser()  # kept across rebuilds: it measures the machine, not the weights
+        self._entries: dict[str, tuple[tuple, torch.dtype, object]] = {}
+        # Kept across rebuilds: they measure the machine, not the weights. Encoding runs batches
+        # of hundreds of faces: one thread is tried first only twice (a loaded machine's choice).
+        self.threads = ThreadChooser()
+        self.encode_threads = ThreadChooser(first_trial=ENCODE_FIRST_TRIAL)
 
     def clear(self) -> None:
-        self._entry = None
+        self._entries = {}
+
+    def built(self) -> bool:
+        """True when a copy is held (tests: training drops them)."""
+        return any(entry[2] is not None for entry in self._entries.values())
 
     def __deepcopy__(self, memo: dict) -> InferenceCache:
         return InferenceCache()
@@ -331,21 +271,21 @@ class InferenceCache:
     def __reduce__(self) -> tuple:
         return (InferenceCache, ())
 
-    def get(self, generator: nn.Module, precision: str = "auto") -> FoldedDecoder | None:
-        """The folded copy of ``generator``'s current weights, built (once) if they changed."""
-        key = weights_key(generator)
+    def get(self, role: str, module: nn.Module, dtype: torch.dtype, build: Callable[[], object]) -> object | None:
+        """The ``role`` copy of ``module``'s current weights in ``dtype``, built by ``build()`` when they changed."""
+        key = weights_key(module)
         if key is None:
             return None
-        entry = self._entry  # one read: another thread may replace it
-        if entry is not None and entry[0] == key and entry[1] == precision:
+        entry = self._entries.get(role)  # one read: another thread may replace it
+        if entry is not None and entry[0] == key and entry[1] == dtype:
             return entry[2]
         with _BUILD_LOCK:
-            entry = self._entry
-            if entry is not None and entry[0] == key and entry[1] == precision:
+            entry = self._entries.get(role)
+            if entry is not None and entry[0] == key and entry[1] == dtype:
                 return entry[2]
-            decoder = build_folded_decoder(generator, precision)
-            self._entry = (key, precision, decoder)
-            return decoder
+            copy = build()
+            self._entries = {**self._entries, role: (key, dtype, copy)}
+            return copy
 
     def decode(self, decoder: FoldedDecoder, latents: np.ndarray, batch_size: int) -> np.ndarray:
         """uint8 faces of ``latents`` (N, D) from ``decoder``; small batches on the faster thread count."""
@@ -355,4 +295,20 @@ class InferenceCache:
         with torch.inference_mode(), intra_op_threads(threads):
             out = [decoder.decode_images(z[i:i + batch_size]) for i in range(0, len(z), batch_size)]
         self.threads.record(threads, (time.perf_counter() - start) / len(z))
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
+    def encode(self, encoder: FoldedEncoder, images: np.ndarray, batch_size: int,
+               to_codes: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+        """float32 codes of uint8 ``images`` (N, R, R, 3) from ``encoder``; each batch on the faster thread count."""
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(images), batch_size):
+                chunk = images[i:i + batch_size]
+                if not chunk.flags.writeable or not chunk.flags.c_contiguous:
+                    chunk = np.array(chunk, order="C")  # read-only arrays (cache mmaps) cannot back a tensor
+                threads = self.encode_threads.choose()
+                start = time.perf_counter()
+                with intra_op_threads(threads):
+                    out.append(to_codes(encoder(torch.from_numpy(chunk))).float().cpu().numpy())
+                self.encode_threads.record(threads, (time.perf_counter() - start) / len(chunk))
         return out[0] if len(out) == 1 else np.concatenate(out)

@@ -194,7 +194,10 @@ def fit_prior(model: FaceModel, codes: np.ndarray, heldout_codes: np.ndarray | N
 def encode_faces(model: FaceModel, images: np.ndarray | torch.Tensor, limit: int | None = None,
                  progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                  batch_size: int = 256) -> np.ndarray:
-    """Codes (N, D) of uint8 faces (N, H, W, 3); with ``limit``, of that many evenly spread faces."""
+    """fp32 codes (N, D) of uint8 faces (N, H, W, 3); with ``limit``, of that many evenly spread faces.
+
+    fp32 whatever the CPU: a fitted prior must not depend on the machine that fitted it.
+    """
     if limit is not None and len(images) > limit:
         index = np.linspace(0, len(images) - 1, limit).astype(np.int64)
         if isinstance(images, torch.Tensor):
@@ -207,7 +210,7 @@ def encode_faces(model: FaceModel, images: np.ndarray | torch.Tensor, limit: int
     for start in range(0, len(images), batch_size):
         if cancel is not None and cancel.is_set():
             raise Cancelled("prior fit cancelled")
-        parts.append(model.encode(images[start:start + batch_size], batch_size))
+        parts.append(model.encode(images[start:start + batch_size], batch_size, precision="fp32"))
         if progress is not None:
             progress(min(1.0, (start + batch_size) / len(images)), f"encoding {len(images)} faces")
     return np.concatenate(parts) if parts else np.zeros((0, model.latent_dim), np.float32)

@@ -8,18 +8,18 @@ the decodes it runs and moves to more threads only while they are clearly faster
 count does not change the pixels (checked bit for bit on the bundled checkpoints, 1 and 2
 threads, batches of 1 to 64; ``tests/core/test_folded_decode.py`` checks grids against singles).
 
-The count is set with OpenMP's per-thread ``omp_set_num_threads``: ``torch.set_num_threads``
-would also change the default that every thread started later (a training run) copies.
+The count is set with OpenMP's per-thread ``omp_set_num_threads`` (through threadpoolctl):
+``torch.set_num_threads`` would also change the default that every thread started later (a
+training run) copies. Encoding a folder uses a chooser of its own (its unit is a batch of faces).
 """
 
 from __future__ import annotations
 
-import ctypes
 import statistics
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 
 import torch
@@ -33,23 +33,25 @@ ONE_THREAD_WINDOW = 9  # the bar is the median of this many recent one-thread ti
 
 
 @cache
-def _omp_thread_control() -> tuple[Callable[[int], None], Callable[[], int]] | None:
-    """``omp_set_num_threads``/``omp_get_max_threads`` of the OpenMP runtime torch uses, or None.
+def _omp_thread_control() -> Callable[[int], AbstractContextManager] | None:
+    """``limit(n)``: a context that runs the calling thread's OpenMP regions on ``n`` threads, or None.
 
-    Accepted only if torch's own thread count follows it (the same runtime, not another copy).
+    Accepted only if torch's own thread count follows it (the OpenMP runtime torch uses, not
+    another copy in the process).
     """
     try:
-        lib = ctypes.CDLL(None)
-        set_threads, get_threads = lib.omp_set_num_threads, lib.omp_get_max_threads
-    except (OSError, AttributeError, TypeError):  # not a POSIX build, or no OpenMP in the process
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
         return None
-    set_threads.argtypes, set_threads.restype = [ctypes.c_int], None
-    get_threads.argtypes, get_threads.restype = [], ctypes.c_int
+    openmp = ThreadpoolController().select(user_api="openmp")
+    if not openmp.lib_controllers:
+        return None
     previous = torch.get_num_threads()  # first: makes torch initialise this thread's count
-    set_threads(1)
-    follows = torch.get_num_threads() == 1
-    set_threads(previous)
-    return (set_threads, get_threads) if follows and torch.get_num_threads() == previous else None
+    with openmp.limit(limits=1):
+        follows = torch.get_num_threads() == 1
+    if not follows or torch.get_num_threads() != previous:
+        return None
+    return lambda count: openmp.limit(limits=count)
 
 
 def can_limit_threads() -> bool:
@@ -59,17 +61,12 @@ def can_limit_threads() -> bool:
 @contextmanager
 def intra_op_threads(count: int | None) -> Iterator[None]:
     """Run the calling thread's torch ops on ``count`` threads inside the block; other threads keep theirs."""
-    control = _omp_thread_control() if count is not None else None
-    previous = torch.get_num_threads() if control is not None else count
-    if control is None or previous == count:
+    limit = _omp_thread_control() if count is not None else None
+    if limit is None or torch.get_num_threads() == count:
         yield
         return
-    set_threads, _ = control
-    set_threads(count)
-    try:
+    with limit(count):
         yield
-    finally:
-        set_threads(previous)
 
 
 class ThreadChooser:
@@ -83,13 +80,14 @@ class ThreadChooser:
     trials back off (16, 32, ... 512 decodes), so a busy machine pays one slow decode per trial.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, first_trial: int = TRIAL_FIRST) -> None:
+        self._first = first_trial  # one-thread runs before the first trial of the caller's count
         self._lock = threading.Lock()
         self._one_thread_s: deque[float] = deque(maxlen=ONE_THREAD_WINDOW)  # recent one-thread times
         self._using_many = False
         self._wins = 0  # consecutive wins of the current trial
-        self._until_trial = TRIAL_FIRST
-        self._trial_every = TRIAL_FIRST
+        self._until_trial = first_trial
+        self._trial_every = first_trial
         self._until_refresh = REFRESH_EVERY
 
     def choose(self) -> int | None:
@@ -112,7 +110,7 @@ class ThreadChooser:
             return 1
 
     def record(self, count: int | None, seconds: float) -> None:
-        """Report how long a decode chosen by :meth:`choose` took (per face)."""
+        """Report how long a run chosen by :meth:`choose` took (per face)."""
         if count is None:
             return
         with self._lock:
@@ -128,7 +126,7 @@ class ThreadChooser:
             if not self._using_many:
                 self._wins += 1
                 if self._wins >= TRIAL_LENGTH:
-                    self._using_many, self._trial_every = True, TRIAL_FIRST
+                    self._using_many, self._trial_every = True, self._first
                     self._until_refresh = REFRESH_EVERY
 
     def using_many(self) -> bool:

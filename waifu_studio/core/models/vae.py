@@ -31,6 +31,9 @@ class VAEModel(FaceModel):
     def encode_tensor(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]  # the posterior mean: deterministic codes for maps and morphs
 
+    def codes_from_encoder_output(self, output: torch.Tensor) -> torch.Tensor:
+        return output.float().chunk(2, dim=1)[0]  # the posterior mean, as encode_tensor gives
+
 
 def kl_weight(config: TrainConfig, step: int) -> float:
     """beta at ``step``: constant, a linear warm-up, or cyclical (Fu et al. 2019: ramp half, hold half)."""

@@ -6,6 +6,7 @@ import threading
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ...lazy_import import BackgroundImport
 from .neighbours import exact_knn
@@ -72,7 +73,11 @@ def umap_layout(x: np.ndarray, params: ProjectionParams, cancel: threading.Event
                         random_state=params.seed, transform_seed=params.seed, precomputed_knn=knn,
                         # A fixed seed makes umap run single-threaded anyway; saying so avoids its warning.
                         n_jobs=1, low_memory=True, verbose=False)
-    with warnings.catch_warnings():
+    # numba's OpenMP layer sets the calling thread's OpenMP thread count to all cores when it
+    # starts its pool, and torch in the same thread then runs on that many: at 2 threads on a
+    # loaded 2-core machine every torch op waits at a barrier for a descheduled thread (a test's
+    # training run after a UMAP map went from 12 s to 180 s). threadpoolctl puts the count back.
+    with threadpool_limits(limits=None, user_api="openmp"), warnings.catch_warnings():
         # With our own neighbours umap has no search index for .transform(), which we never call.
         warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
         # Clustered latents can give a graph whose spectral start fails; umap then warns and
