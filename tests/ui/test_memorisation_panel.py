@@ -64,3 +64,29 @@ def test_the_report_can_be_cancelled(qtbot, panel):
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.run_button.isEnabled(), timeout=60000)
     assert panel.report is None and panel.result_label.text() == "Cancelled"
+
+
+def test_the_training_folder_is_offered_only_where_it_exists_and_a_typed_folder_stays(
+        qtbot, session, tmp_path, tiny_model_factory, folder):
+    from waifu_studio.core.io.checkpoint import save_checkpoint
+
+    here = save_checkpoint(tiny_model_factory("ae"), tmp_path / "here.safetensors",
+                           training={"data": {"source": str(folder[0])}})
+    away = save_checkpoint(tiny_model_factory("ae"), tmp_path / "away.safetensors",
+                           training={"data": {"source": "/no/such/server/faces"}})
+    widget = MemorisationPanel(session)
+    qtbot.addWidget(widget)
+    widget.show()
+    session.set_model(load_checkpoint(here), here)
+    assert widget.folder_edit.text() == str(folder[0])
+    # Trained on a machine whose folder is not here (the bundled models): empty, and it says so.
+    session.set_model(load_checkpoint(away), away)
+    assert widget.folder_edit.text() == ""
+    assert "/no/such/server/faces" in widget.folder_edit.placeholderText()
+    qtbot.mouseClick(widget.find_button, Qt.MouseButton.LeftButton)  # no folder: a dialog, no search
+    assert widget.nearest is None
+    # A folder the user typed survives model switches.
+    qtbot.keyClicks(widget.folder_edit, str(tmp_path))
+    session.set_model(load_checkpoint(here), here)
+    assert widget.folder_edit.text() == str(tmp_path)
+    widget.close()

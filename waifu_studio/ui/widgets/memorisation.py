@@ -33,6 +33,9 @@ from .face_grid import FaceGrid
 N_NEAREST = 8
 
 
+PLACEHOLDER = "Folder of real faces (default: the model's training data)"
+
+
 def run_data_folder(model) -> str:  # noqa: ANN001 - FaceModel
     """The folder a model was trained on, as its checkpoint records it ('' when unknown or built-in)."""
     info = getattr(model, "checkpoint_info", None)
@@ -55,13 +58,14 @@ class MemorisationPanel(QWidget):
         self.nearest: tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None = None
         self.report: MemorisationReport | None = None
         self.jobs = Jobs(self)
+        self._offered = ""  # the training folder filled in for the current model ('' if none)
         self._build()
         session.model_changed.connect(self._on_model_changed)
         self._on_model_changed(session.model)
 
     def _build(self) -> None:
         self.folder_edit = QLineEdit()
-        self.folder_edit.setPlaceholderText("Folder of real faces (default: the model's training data)")
+        self.folder_edit.setPlaceholderText(PLACEHOLDER)
         choose = QPushButton("Choose...")
         choose.clicked.connect(self._ask_folder)
         folder_row = QHBoxLayout()
@@ -130,9 +134,21 @@ class MemorisationPanel(QWidget):
         return self.folder_edit.text().strip()
 
     def _on_model_changed(self, model) -> None:  # noqa: ANN001 - FaceModel | None
+        """Offer the new model's training folder, unless the user typed or chose a folder of their own.
+
+        A checkpoint trained elsewhere (the bundled ones, a server's run) records a folder that may
+        not exist here: the field then stays empty and says where the model was trained.
+        """
+        if self.folder() and self.folder() != self._offered:
+            return
         default = run_data_folder(model) if model is not None else ""
-        if default and not self.folder():
-            self.folder_edit.setText(default)
+        self._offered = default if default and Path(default).is_dir() else ""
+        self.folder_edit.setText(self._offered)
+        if default and not self._offered:
+            self.folder_edit.setPlaceholderText(f"Trained on {default}, which is not on this machine: "
+                                                "choose a folder of real faces")
+        else:
+            self.folder_edit.setPlaceholderText(PLACEHOLDER)
 
     def _ask_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of real faces", self.folder() or str(Path.home()))
