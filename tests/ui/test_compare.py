@@ -68,3 +68,17 @@ def test_the_saved_comparison_reproduces(qtbot, compared, tmp_path):
     copy = tmp_path / "copy.png"
     assert cli_main(["reproduce", str(out), "--out", str(copy)]) == 0
     assert copy.read_bytes() == out.read_bytes()
+
+
+def test_the_tab_opens_with_the_apps_model_as_a(qtbot, session, tiny_checkpoint):
+    path = tiny_checkpoint("dcgan")
+    session.set_model(load_checkpoint(path), path)
+    panel = ComparePanel(session)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.rendered, timeout=10000, check_params_cb=lambda s: s == "A"):
+        panel.show()
+    model = session.model
+    np.testing.assert_array_equal(panel.grids["A"].faces(), model.decode(model.seeds_to_latents(range(16))))
+    assert panel.pickers["A"].currentData() == str(path)
+    assert panel.grids["B"].faces() is None or len(panel.grids["B"].faces()) == 0
+    panel.close()

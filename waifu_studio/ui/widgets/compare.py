@@ -73,7 +73,9 @@ class ComparePanel(QWidget):
             self.titles[side] = QLabel("-")
             self.titles[side].setEnabled(False)
             self.grids[side] = FaceGrid(min_tile=36)
+            self.grids[side].placeholder = f"Choose model {side} above"
             self.morph_faces[side] = FaceGrid(min_tile=96, max_tile=160)
+            self.morph_faces[side].placeholder = ""
             self.morph_faces[side].setFixedHeight(170)
             self.pickers[side] = picker
             sides.addLayout(head, 0, column)
@@ -116,6 +118,13 @@ class ComparePanel(QWidget):
         layout.addLayout(sides, 1)
 
     # ------------------------------------------------------------------ models
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        """The first time the tab is shown, side A starts as the model loaded in the app."""
+        super().showEvent(event)
+        model, path = self.session.model, self.session.model_path
+        if self.state.models["A"] is None and self.state.models["B"] is None and model is not None:
+            self.state.set_model("A", model, path)
+
     def _fill_pickers(self) -> None:
         paths = [*bundled_checkpoints(), *[p for p in self.session.recent_files() if p not in bundled_checkpoints()]]
         for side, picker in self.pickers.items():
