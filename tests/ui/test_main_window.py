@@ -202,3 +202,44 @@ def test_an_expected_error_shows_a_dialog_without_a_traceback(qtbot, window, tmp
     with qtbot.waitSignal(window.session.error_raised, timeout=10000):
         window.model_selector.open_path(bad)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_seed_endpoints_are_drawn_by_the_training_run_model(qtbot, window, tmp_path, tiny_model_factory):
+    # Issue 10, bug 1 (its second part): with the "Training run" entry both seed endpoints were
+    # reported as flat grey squares. The entry's model draws them as any loaded model does (an
+    # untrained or barely trained generator does draw near-grey faces: the weights here are spread
+    # so that a face has structure).
+    import torch
+
+    from waifu_studio.core.io.checkpoint import save_checkpoint
+
+    def checkpoint(name: str, seed: int):
+        model = tiny_model_factory("dcgan")
+        with torch.no_grad():
+            generator = torch.Generator().manual_seed(seed)
+            for p in model.parameters():
+                p.add_(0.3 * torch.randn(p.shape, generator=generator))
+        return save_checkpoint(model, tmp_path / name)
+
+    open_and_wait(qtbot, window, checkpoint("first.safetensors", 1))
+    morph = window.panels["Morph"]
+    for which, seed in (("A", 3), ("B", 5)):
+        morph.set_endpoint_from_seed(which, seed)
+    qtbot.waitUntil(lambda: morph.jobs.is_idle() and window.session.morph.get("B") is not None, timeout=10000)
+    window.session.set_training_checkpoint(checkpoint("run.safetensors", 2))
+    selector = window.model_selector
+    index = selector.findText(TRAINING_LABEL)
+    with qtbot.waitSignal(window.session.model_changed, timeout=10000):
+        selector.setCurrentIndex(index)
+        selector.activated.emit(index)
+    model = window.session.model
+    expected = {which: model.decode(model.seeds_to_latents([seed]))[0] for which, seed in (("A", 3), ("B", 5))}
+
+    def drawn_by_the_run() -> bool:  # display decodes may differ by a level (bf16, thread count)
+        faces = {w: morph.wells[w].face.face() for w in "AB"}
+        return all(f is not None and np.abs(f.astype(int) - expected[w]).max() <= 2 for w, f in faces.items())
+
+    qtbot.waitUntil(lambda: morph.jobs.is_idle() and drawn_by_the_run(), timeout=20000)
+    for which, seed in (("A", 3), ("B", 5)):
+        assert window.session.morph.get(which).seed == seed
+        assert morph.wells[which].face.face().std() > 5  # a face with structure, not a flat square
