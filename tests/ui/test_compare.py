@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from waifu_studio.cli import main as cli_main
 from waifu_studio.core.data import load_image_file
@@ -130,6 +131,18 @@ def pick_image(qtbot, monkeypatch, panel, end, path) -> None:
     qtbot.mouseClick(panel.endpoints.image_buttons[end], Qt.MouseButton.LeftButton)
 
 
+def drop_image(panel, end, path) -> None:
+    """Drag ``path`` (a file from the file manager) onto morph end ``end``'s "Image..." button and drop it."""
+    button, mime = panel.endpoints.image_buttons[end], QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    args = (QPointF(5, 5).toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(*args)
+    QApplication.sendEvent(button, enter)  # Qt delivers a drop only to the widget that accepted the drag
+    assert enter.isAccepted()
+    QApplication.sendEvent(button, QDropEvent(QPointF(5, 5), *args[1:]))
+
+
 def morph_drawn(panel) -> bool:
     return panel.jobs.is_idle() and all(panel.morph_faces[side].count() == 1 for side in "AB")
 
@@ -225,7 +238,7 @@ def test_a_comparison_with_an_image_end_records_each_models_latent_and_reproduce
     monkeypatch.setattr(endpoints_module, "INVERT_STEPS", 10)
     panel, _ = compared
     image = write_image(tmp_path)
-    pick_image(qtbot, monkeypatch, panel, "B", image)
+    drop_image(panel, "B", image)
     qtbot.waitUntil(lambda: panel.state.view.morph_images[1] is not None and morph_drawn(panel), timeout=20000)
     out = tmp_path / "compare.png"
     task = panel.export_png(out)

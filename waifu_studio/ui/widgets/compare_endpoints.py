@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSpinBox, QWidget
 
 from ...core.explore.compare import ImageEndpoint, check_image_endpoint
@@ -22,6 +23,7 @@ from ..dialogs import ask_open_path
 from ..session import Session
 from ..workers import Jobs
 from .morph_endpoints import INVERT_STEPS, encode_file
+from .tab_drop import drop_payload
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
 CHECK_RESOLUTION = 64  # an image is checked at this size when no side has a model yet
@@ -46,9 +48,11 @@ class CompareEndpoints(QObject):
             box.setToolTip(f"Seed of morph end {end}, the same for both models")
             box.valueChanged.connect(self._on_seeds)
             image = QPushButton("Image...")
-            image.setToolTip(f"Use an image file as morph end {end}: each model encodes it (AE, VAE) or finds it "
-                             "by inversion (GANs)")
+            image.setToolTip(f"Use an image file as morph end {end} (or drop one here): each model encodes it "
+                             "(AE, VAE) or finds it by inversion (GANs)")
             image.clicked.connect(lambda _c=False, e=end: self.choose_image(e))
+            image.setAcceptDrops(True)  # an image file dropped on the button becomes this end
+            image.installEventFilter(self)
             seed = QPushButton("Seed")
             seed.setToolTip(f"Morph end {end} is its seed again")
             seed.clicked.connect(lambda _c=False, e=end: self.use_seed(e))
@@ -73,6 +77,21 @@ class CompareEndpoints(QObject):
                              IMAGE_FILTER)
         if path is not None:
             self.use_image(end, path)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        kind = event.type()
+        if kind not in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            return super().eventFilter(watched, event)
+        assert isinstance(event, QDropEvent)
+        path = drop_payload(event)[1]
+        if path is None:
+            event.ignore()
+        else:
+            event.acceptProposedAction()
+            if kind == QEvent.Type.Drop:
+                end = next(e for e, button in self.image_buttons.items() if button is watched)
+                self.use_image(end, path)
+        return True
 
     def use_image(self, end: str, path: str | os.PathLike) -> None:
         """Check ``path`` off the GUI thread, then make it morph end ``end``; a bad file keeps the old end."""
