@@ -219,6 +219,22 @@ def test_returning_to_the_seed_cancels_a_running_inversion(qtbot, compared, tmp_
     assert not panel.endpoints.progress["A"].isVisible() and panel.state.image_latents("A") == (None, None)
 
 
+def test_another_model_on_a_side_cancels_its_inversion_and_finds_its_own_latent(qtbot, compared, tiny_checkpoint,
+                                                                                tmp_path, monkeypatch):
+    monkeypatch.setattr(endpoints_module, "INVERT_STEPS", 1_000_000)  # far more than the test waits for
+    panel, _ = compared
+    image = write_image(tmp_path)
+    pick_image(qtbot, monkeypatch, panel, "A", image)
+    qtbot.waitUntil(lambda: panel.endpoints.progress["A"].isVisible(), timeout=10000)
+    ae_path = tiny_checkpoint("ae")
+    panel.open_model("A", ae_path)
+    qtbot.waitUntil(lambda: panel.state.models["A"].family == "ae" and morph_drawn(panel), timeout=10000)
+    ae = load_checkpoint(ae_path)
+    expected = ae.encode(np.array(load_image_file(image, ae.resolution)))[0]
+    np.testing.assert_allclose(panel.state.image_latents("A")[0], expected, rtol=1e-5, atol=1e-6)
+    assert not panel.endpoints.progress["A"].isVisible()
+
+
 def test_a_bad_image_file_is_reported_and_the_end_stays(qtbot, compared, tmp_path, monkeypatch):
     panel, _ = compared
     bad = tmp_path / "bad.png"
