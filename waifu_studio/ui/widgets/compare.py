@@ -1,7 +1,8 @@
 """Compare: two models or snapshots side by side on one seed box, one morph slider and one offset.
 
 Draws a :class:`CompareState`; each side renders on its own latest-request-wins thread, so the
-two grids move in step with every change of the shared controls.
+two grids move in step with every change of the shared controls. The morph ends (seeds or image
+files, each side finding its own latent for an image) live in :mod:`.compare_endpoints`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -28,8 +29,10 @@ from ...core.explore.compare import SideFrame, compare_recipe, render_side
 from ...core.io.known_checkpoints import open_checkpoint
 from ...core.models.seeds import MAX_SEED
 from ...state.compare import SIDES, CompareState
+from ..dialogs import ask_open_path
 from ..session import Session, bundled_checkpoints
 from ..workers import Jobs, Task
+from .compare_endpoints import CompareEndpoints
 from .face_grid import FaceGrid
 from .recipe_actions import save_recipe
 
@@ -48,6 +51,8 @@ class ComparePanel(QWidget):
         self.state = state or CompareState()
         self.shown: dict[str, SideFrame | None] = {side: None for side in SIDES}
         self.jobs = Jobs(self)
+        self.endpoints = CompareEndpoints(self, session, self.state, self.jobs)
+        self.endpoints.ready.connect(self._request)
         self._build()
         self.state.changed.connect(self._on_changed)
         session.models_listed.connect(self._fill_pickers)
@@ -82,39 +87,44 @@ class ComparePanel(QWidget):
             sides.addWidget(self.titles[side], 1, column)
             sides.addWidget(self.grids[side], 2, column)
             sides.addWidget(self.morph_faces[side], 3, column)
+            sides.addWidget(self.endpoints.progress[side], 4, column)
         sides.setRowStretch(2, 1)
 
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, MAX_SEED - GRID_SIDE * GRID_SIDE)
         self.seed_box.setToolTip("First seed of both grids")
         self.seed_box.valueChanged.connect(lambda v: self.state.set_view(seed=v))
-        self.morph_a, self.morph_b = QSpinBox(), QSpinBox()
-        for box, value in ((self.morph_a, 0), (self.morph_b, 1)):
-            box.setRange(0, MAX_SEED)
-            box.setValue(value)
-            box.valueChanged.connect(self._on_morph_seeds)
+        self.morph_a, self.morph_b = self.endpoints.seed_boxes["A"], self.endpoints.seed_boxes["B"]
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_MAX)
         self.slider.setValue(SLIDER_MAX // 2)
-        self.slider.setToolTip("Position between the two morph seeds, the same for both models")
+        self.slider.setToolTip("Position between morph ends A and B, the same for both models")
         self.slider.valueChanged.connect(lambda v: self.state.set_view(t=v / SLIDER_MAX))
         self.dim_box = QSpinBox()
         self.dim_box.setRange(0, 4095)
-        self.dim_box.setToolTip("Noise dimension the offset moves (the same for both models)")
+        offset_note = ("It moves the grids' seeds and the morph's seed ends; an image end is each model's own "
+                       "latent of the image and does not move.")
+        self.dim_box.setToolTip("Noise dimension the offset moves (the same for both models). " + offset_note)
         self.offset_box = QDoubleSpinBox()
         self.offset_box.setRange(-3.0, 3.0)
         self.offset_box.setSingleStep(0.25)
-        self.offset_box.setToolTip("Offset along that dimension, in standard deviations of the noise")
+        self.offset_box.setToolTip("Offset along that dimension, in standard deviations of the noise. " + offset_note)
         self.dim_box.valueChanged.connect(self._on_offset)
         self.offset_box.valueChanged.connect(self._on_offset)
         self.save_button = QPushButton("Save PNG...")
         self.save_button.clicked.connect(self._ask_save)
         controls = QHBoxLayout()
-        for widget in (QLabel("Seed"), self.seed_box, QLabel("Morph"), self.morph_a, self.morph_b, self.slider,
-                       QLabel("Offset dim"), self.dim_box, self.offset_box, self.save_button):
-            controls.addWidget(widget, 1 if widget is self.slider else 0)
+        for widget in (QLabel("Seed"), self.seed_box, QLabel("Offset dim"), self.dim_box, self.offset_box):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        controls.addWidget(self.save_button)
+        morph = QHBoxLayout()
+        for widget in (QLabel("Morph A"), *self.endpoints.widgets("A"), self.slider, QLabel("B"),
+                       *self.endpoints.widgets("B")):
+            morph.addWidget(widget, 1 if widget is self.slider else 0)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
+        layout.addLayout(morph)
         layout.addLayout(sides, 1)
 
     # ------------------------------------------------------------------ models
@@ -149,10 +159,10 @@ class ComparePanel(QWidget):
             self.open_model(side, Path(data))
 
     def _ask_open(self, side: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, f"Open model {side}", str(Path.home()),
-                                              "Checkpoints (*.safetensors)")
-        if path:
-            self.open_model(side, Path(path))
+        path = ask_open_path(self, self.session.settings, "checkpoint", f"Open model {side}",
+                             "Checkpoints (*.safetensors)")
+        if path is not None:
+            self.open_model(side, path)
 
     def open_model(self, side: str, path: str | Path) -> Task:
         """Load ``path`` (a checkpoint or a snapshot) in a worker and show it on ``side``."""
@@ -162,9 +172,6 @@ class ComparePanel(QWidget):
                                 on_error=lambda msg: self.session.report_error(f"Cannot open model {side}", msg))
 
     # ------------------------------------------------------------------ drawing
-    def _on_morph_seeds(self) -> None:
-        self.state.set_view(morph_seeds=(self.morph_a.value(), self.morph_b.value()))
-
     def _on_offset(self) -> None:
         self.state.set_view(offset=(self.dim_box.value(), self.offset_box.value()))
 
@@ -180,7 +187,9 @@ class ComparePanel(QWidget):
     def _request(self, side: str) -> None:
         model, view = self.state.models[side], self.state.view
         if model is not None:
-            self.jobs.submit(f"render {side}", lambda _ctx: render_side(model, view), show_superseded=True,
+            self.endpoints.ensure(side)
+            ends = self.state.image_latents(side)
+            self.jobs.submit(f"render {side}", lambda _ctx: render_side(model, view, ends), show_superseded=True,
                              on_result=lambda frame: self._on_rendered(side, frame),
                              on_error=lambda msg: self.session.report_error("Cannot draw faces", msg))
 
@@ -191,9 +200,13 @@ class ComparePanel(QWidget):
         view = self.state.view
         self.grids[side].set_faces(frame.grid, ncols=int(math.sqrt(view.count)),
                                    tooltips=[f"seed {s}" for s in view.seeds])
-        self.morph_faces[side].set_faces(frame.morph_face[None], ncols=1,
-                                         tooltips=[f"seeds {view.morph_seeds[0]} to {view.morph_seeds[1]}, "
-                                                   f"t = {view.t:.2f}"])
+        morph = self.morph_faces[side]
+        if frame.morph_face is None:  # an image end's latent is still being found (progress below)
+            morph.placeholder = f"Model {side} is finding the image end..."
+            morph.set_faces(np.zeros((0, 1, 1, 3), np.uint8), ncols=1)
+        else:
+            morph.set_faces(frame.morph_face[None], ncols=1,
+                            tooltips=[f"{view.end_label(0)} to {view.end_label(1)}, t = {view.t:.2f}"])
         self.rendered.emit(side)
 
     # ------------------------------------------------------------------ export
@@ -203,7 +216,8 @@ class ComparePanel(QWidget):
         if a is None or b is None:
             self.session.report_error("Nothing to save", "Choose both models first.")
             return None
-        recipe = compare_recipe(a, b, self.state.view, int(math.sqrt(self.state.view.count)))
+        recipe = compare_recipe(a, b, self.state.view, int(math.sqrt(self.state.view.count)),
+                                [self.state.image_latents(side) for side in SIDES])
         return save_recipe(self.jobs, self.session, recipe, [a, b], path)
 
     def _ask_save(self) -> None:
@@ -214,6 +228,7 @@ class ComparePanel(QWidget):
             self.export_png(path)
 
     def shutdown(self) -> None:
+        self.endpoints.cancel_all()
         for side in SIDES:
             self.jobs.cancel(f"render {side}")
             self.jobs.cancel(f"open {side}")

@@ -14,7 +14,8 @@ from .face_tile import DraggedFace, face_from_mime
 DropHandler = Callable[[str, DraggedFace | None, str | None, bool], bool]
 
 
-def _payload(event: QDropEvent) -> tuple[DraggedFace | None, str | None]:
+def drop_payload(event: QDropEvent) -> tuple[DraggedFace | None, str | None]:
+    """The face and the first local file a drag carries (each None when absent)."""
     mime = event.mimeData()
     face = face_from_mime(mime)
     files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
@@ -36,7 +37,7 @@ class TabDropTarget(QObject):
         if kind not in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
             return super().eventFilter(watched, event)
         assert isinstance(event, QDropEvent)
-        face, path = _payload(event)
+        face, path = drop_payload(event)
         index = self._tabs.tabBar().tabAt(event.position().toPoint())
         if (face is None and path is None) or index < 0:
             event.ignore()
