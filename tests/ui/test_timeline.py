@@ -60,6 +60,10 @@ def test_each_snapshot_shows_its_own_faces_and_the_losses_so_far(qtbot, panel, r
     np.testing.assert_array_equal(early, model.decode(model.seeds_to_latents(range(16))))
     assert panel.plotted_points() == {"loss_d": 0, "loss_g": 0}
     assert "step 0 of 50" in panel.step_label.text()
+    # At the first snapshot the axis still spans the run (not one centred on zero, with no SI scale).
+    (x_low, x_high), _ = panel.plot.viewRange()
+    assert x_low <= 0 < 50 <= x_high < 60
+    assert "x0.001" not in panel.plot.getAxis("bottom").labelString()
 
 
 def test_a_run_still_training_is_followed(qtbot, panel, run_dir):

@@ -33,6 +33,7 @@ from .face_grid import FaceGrid
 N_NEAREST = 8
 
 
+NEAREST_ROW_HEIGHT = 160  # a 128 px face, its distance label and margins
 PLACEHOLDER = "Folder of real faces (default: the model's training data)"
 
 
@@ -81,6 +82,9 @@ class MemorisationPanel(QWidget):
         self.query = FaceGrid(min_tile=96, max_tile=128)
         self.query.setFixedWidth(150)
         self.results = FaceGrid(min_tile=64, max_tile=128)
+        # One row of faces with their distances: the rest of the height goes to the report's map.
+        for grid in (self.query, self.results):
+            grid.setMaximumHeight(NEAREST_ROW_HEIGHT)
         self.nearest_status = QLabel("")
         nearest_box = QGroupBox(f"Nearest training faces ({N_NEAREST}, RMS colour difference in Delta E)")
         top = QHBoxLayout()
@@ -109,6 +113,7 @@ class MemorisationPanel(QWidget):
         self.result_label = QLabel("")
         self.result_label.setWordWrap(True)
         self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(220)
         self.plot.addLegend()
         self.real_points = pg.ScatterPlotItem(size=4, brush=pg.mkBrush(70, 130, 230, 140), pen=None, name="real")
         self.generated_points = pg.ScatterPlotItem(size=4, brush=pg.mkBrush(235, 90, 60, 140), pen=None,

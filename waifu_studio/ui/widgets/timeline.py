@@ -101,6 +101,7 @@ class TimelinePanel(QWidget):
         self.morph.setFixedHeight(110)
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "step")
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # steps are counts: no "(x0.001)"
         self.plot.addLegend(offset=(-10, 10))
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))
@@ -215,6 +216,9 @@ class TimelinePanel(QWidget):
             if name not in frame.losses:  # nothing logged yet at this snapshot
                 curve.setData([], [])
         self.marker.setValue(frame.step)
+        # The whole run's steps on a fixed axis: scrubbing shows the curves grow, and a run with one
+        # snapshot at step 0 shows 0..1 instead of an axis centred on zero.
+        self.plot.setXRange(0, max(1, total), padding=0.02)
         self.rendered.emit()
 
     def plotted_points(self) -> dict[str, int]:
