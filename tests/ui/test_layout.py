@@ -59,3 +59,18 @@ def test_start_stays_in_view_for_every_family_form(qtbot, small_window):
         win.resize(1024, 700)
         qtbot.wait(10)
         assert fully_visible(win, train.start_button), family
+
+
+def test_the_first_window_fits_the_screen(window):
+    # A first start on a screen smaller than 1280x800 (the offscreen test screen is 800x800) opened
+    # a 1280x800 window, bigger than the screen. Now it takes the free area, down to the window's
+    # minimum (about 1000x650: every tab fits 1024x700, see above).
+    from PySide6.QtGui import QGuiApplication
+
+    from waifu_studio.ui.main_window import DEFAULT_SIZE
+
+    area = QGuiApplication.primaryScreen().availableGeometry()
+    least = window.minimumSizeHint()
+    assert window.width() == min(DEFAULT_SIZE[0], max(area.width(), least.width()))
+    assert window.height() == min(DEFAULT_SIZE[1], max(area.height(), least.height()))
+    assert window.width() < DEFAULT_SIZE[0]  # the offscreen screen is narrower than the default

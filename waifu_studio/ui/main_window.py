@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
@@ -34,6 +34,8 @@ from .widgets.tab_drop import TabDropTarget
 from .widgets.timeline import TimelinePanel
 from .widgets.training import TrainingPanel
 
+DEFAULT_SIZE = (1280, 800)  # the first window; smaller screens get their free area
+
 
 def _make_panels(session: Session) -> list[tuple[str, QWidget]]:
     """(tab title, panel) in tab order."""
@@ -59,7 +61,7 @@ class MainWindow(QMainWindow):
         self.last_error: tuple[str, str] | None = None
         self.stopping: QProgressDialog | None = None  # shown while a close waits for training to stop
         self._dialogs: list[QMessageBox] = []
-        self.resize(1280, 800)
+        self._fit_default_size()
 
         self.model_selector = ModelSelector(self.session)
         self.model_info = QLabel("")
@@ -98,6 +100,15 @@ class MainWindow(QMainWindow):
         self.session.models_listed.connect(self._rebuild_recent_menu)
         self._on_model_changed(self.session.model)
         self._restore_state(load_default)
+
+    def _fit_default_size(self) -> None:
+        """1280x800, or the screen's free area when it is smaller (a 1024x768 laptop, a VNC session)."""
+        width, height = DEFAULT_SIZE
+        screen = QGuiApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            width, height = min(width, area.width()), min(height, area.height())
+        self.resize(width, height)
 
     # ---------------------------------------------------------------- restarts
     def _restore_state(self, load_model: bool) -> None:
