@@ -99,6 +99,8 @@ class TimelinePanel(QWidget):
         self.face = FaceGrid(min_tile=96, max_tile=192)
         self.morph = FaceGrid(min_tile=32, max_tile=96)
         self.morph.setFixedHeight(110)
+        for grid in (self.grid, self.face, self.morph):  # a model may be loaded; what is missing is a run
+            grid.placeholder = "Open a run folder, or start training"
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "step")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # steps are counts: no "(x0.001)"
