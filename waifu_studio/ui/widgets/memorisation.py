@@ -86,7 +86,8 @@ class MemorisationPanel(QWidget):
         for grid in (self.query, self.results):
             grid.setMaximumHeight(NEAREST_ROW_HEIGHT)
         self.query.placeholder = ""
-        self.results.placeholder = "Choose a folder and press 'Nearest training faces' (or right-click a face in Generate)"
+        self.results.placeholder = ("Choose a folder and press 'Nearest training faces' "
+                                    "(or right-click a face in Generate)")
         self.nearest_status = QLabel("")
         nearest_box = QGroupBox(f"Nearest training faces ({N_NEAREST}, RMS colour difference in Delta E)")
         top = QHBoxLayout()
