@@ -104,13 +104,24 @@ def test_ctrl_c_while_a_resume_loads_its_state_interrupts_it(tmp_path, run_folde
     run = tmp_path / "run"
     shutil.copytree(run_folder, run)
     real_load = torch.load
+    loads = []
 
     def interrupted_load(*args, **kwargs):  # Ctrl-C arrives while the state is read
+        loads.append(signal.getsignal(signal.SIGINT))
         signal.raise_signal(signal.SIGINT)
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", interrupted_load)
-    assert main(["train", "--resume", str(run), "--max-steps", "6"]) == 130  # not swallowed by the stop handler
+    # A `waifu-studio` process starts with Python's own Ctrl-C handler; set it here too, so that a
+    # handler another test of this session left behind cannot decide the outcome.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code = main(["train", "--resume", str(run), "--max-steps", "6"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert loads, "the resume never read its train_state.pt through torch.load"
+    assert loads[0] is signal.default_int_handler  # the stop handler is not installed yet while loading
+    assert code == 130  # not swallowed by the stop handler
     assert "interrupted" in capsys.readouterr().err
     assert json.loads((run / "config.json").read_text())["train"]["max_steps"] == 4  # nothing was changed
 
