@@ -126,6 +126,11 @@ def test_zooming_in_shows_face_thumbnails(qtbot, make_panel, tiny_model_factory)
     panel.view.getViewBox().setRange(QRectF(x - 0.1, y - 0.1, 0.2, 0.2), padding=0)
     qtbot.waitUntil(lambda: panel.view.thumbnail_count() > 0, timeout=5000)
     assert panel.view.thumbnail_count() == len(panel.view.visible_indices()) <= 400
+    # A thumbnail shows the face's own pixels (no per-face contrast stretch).
+    shown = int(panel.view.visible_indices()[0])
+    face = model.sample(1000)[shown].astype(int)  # the tiny model's faces span a narrow grey range
+    pixels = panel.view.thumbnail_pixels(shown).astype(int)
+    assert np.abs(pixels - face).max() <= 2  # display decodes may differ by a level (bf16, threads)
     panel.view.getViewBox().setRange(QRectF(-1.1, -1.1, 2.2, 2.2), padding=0)
     qtbot.waitUntil(lambda: panel.view.thumbnail_count() == 0, timeout=5000)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QImage
 from PySide6.QtWidgets import QLabel, QWidget
 
 from ...core.explore.spatial import GridIndex
@@ -326,8 +326,11 @@ class MapView(pg.PlotWidget):
         for i in keep:
             item = self._thumbs.get(i)
             if item is None:
-                # Rows run downwards in an image but y runs upwards in the plot: flip the rows.
-                item = pg.ImageItem(np.asarray(self._faces[i])[::-1], axisOrder="row-major")
+                # Rows run downwards in an image but y runs upwards in the plot: flip the rows. No
+                # levels: the uint8 pixels are shown as they are (auto-levels stretched each face's
+                # own range, so a dim face looked brighter than it is, and cost a rescale per paint).
+                item = pg.ImageItem(np.asarray(self._faces[i])[::-1], axisOrder="row-major", levels=None,
+                                    autoLevels=False)
                 item.setZValue(10)
                 self.addItem(item)
                 self._thumbs[i] = item
@@ -336,6 +339,16 @@ class MapView(pg.PlotWidget):
 
     def thumbnail_count(self) -> int:
         return len(self._thumbs)
+
+    def thumbnail_pixels(self, index: int) -> np.ndarray | None:
+        """The RGB pixels the thumbnail of point ``index`` paints (top row first), or None if not shown."""
+        item = self._thumbs.get(int(index))
+        if item is None:
+            return None
+        item.render()  # what paint() draws: the item's QImage after levels and lookup tables
+        image = item.qimage.convertToFormat(QImage.Format.Format_RGB888)
+        rows = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+        return rows[:, :image.width() * 3].reshape(image.height(), image.width(), 3)[::-1].copy()
 
     # -------------------------------------------------------- mouse: hover
     def _on_mouse_moved(self, pos: QPointF) -> None:
