@@ -58,6 +58,10 @@ def cmd_gui(folder: str, method: str) -> dict:
     panel.show()
     session.set_model(load_checkpoint(AE))
     app.processEvents()
+    if os.environ.get("MAPSCALE_NO_GC_FREEZE") != "1":  # the app does this once its window is built
+        from waifu_studio.ui.app import freeze_startup_objects
+
+        freeze_startup_objects()
     panel.set_folder(folder)
     panel.settings.method = method
     ticks: list[float] = []
@@ -230,7 +234,12 @@ if __name__ == "__main__":
     print(json.dumps(result, default=str))
 
 
-def run(ctx):  # noqa: ANN001, ANN201 - Context -> list[Row]
+def run_folder(ctx):  # noqa: ANN001, ANN201 - Context -> list[Row]
+    """Row "mapfolder": only the shared-folder stages of "mapscale" (a few minutes instead of an hour)."""
+    return run(ctx, folder_only=True)
+
+
+def run(ctx, folder_only: bool = False):  # noqa: ANN001, ANN201 - Context -> list[Row]
     import shutil
     import tempfile
     from pathlib import Path
@@ -264,6 +273,8 @@ def run(ctx):  # noqa: ANN001, ANN201 - Context -> list[Row]
                             fmt_s(cold["first_points_s"]), "-", "<= 1 s", yes_no(again["first_points_s"] <= 1.0),
                             note=f"complete map {fmt_s(again['final_s'])}; longest gap {again['max_gap_ms']:.0f} ms",
                             data=again))
+        if folder_only:
+            return rows
         n = 200_000 if not ctx.quick else 20_000
         pz = run_script("map_scale_bench", ["panzoom", str(5 * n)], timeout=3600)
         p, d = pz["project"], pz["dots_baseline"]

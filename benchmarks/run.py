@@ -2,7 +2,8 @@
 
     python benchmarks/run.py [--quick] [--only train,decode,...] [--skip-sklearn] [--json FILE]
 
-Rows: train, gpu (CUDA only), decode, encode, morph, map, mapscale, ingest, start, close, stop, memory.
+Rows: train, gpu (CUDA only), decode, encode, morph, map, mapscale (mapfolder: its folder stages),
+ingest, start, close, stop, memory.
 Ratios compare figures taken in this run on this machine; no figure here is asserted anywhere
 (see benchmarks/README.md).
 """
@@ -47,6 +48,7 @@ ROWS = {
     "morph": morph_bench.run,
     "map": map_bench.run,
     "mapscale": map_scale_bench.run,
+    "mapfolder": map_scale_bench.run_folder,
     "ingest": ingest_bench.run,
     "start": app_bench.run_start,
     "close": close_bench.run,

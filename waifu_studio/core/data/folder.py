@@ -80,7 +80,9 @@ def scan_folder(root: str) -> tuple[list[ImageFile], list[SkippedFile], int]:
             rel, hidden = prefix + entry.name, entry.name.startswith(".")
             try:
                 is_dir = entry.is_dir()
-                st = entry.stat() if is_dir or entry.is_file() else None
+                # os.stat, not entry.stat(): DirEntry.stat holds the GIL during the system call, and
+                # 20,000 of them in a worker thread froze the window for ~90 ms at a time
+                st = os.stat(entry.path) if is_dir or entry.is_file() else None
             except OSError as err:
                 is_dir, st = False, None
                 detail = err.strerror or str(err)
@@ -170,6 +172,9 @@ def _datasets_dir() -> pathlib.Path:
     return cache_dir() / "datasets"
 
 
+KEY_CHUNK = 1024  # files per JSON chunk of a folder's cache key
+
+
 def folder_key(files: list[ImageFile], resolution: int) -> str:
     """Cache key of a scanned folder at ``resolution``.
 
@@ -177,8 +182,16 @@ def folder_key(files: list[ImageFile], resolution: int) -> str:
     inode. Rewriting a file changes its ctime even when the writer restores size and mtime
     (``touch -r``), and replacing it changes its inode, so neither can serve stale faces.
     """
-    listing = json.dumps([[f.rel, f.size, f.mtime_ns, f.ctime_ns, f.inode] for f in files], ensure_ascii=True)
-    return hashlib.sha256(f"{LOADER_VERSION}|{resolution}|{listing}".encode("ascii")).hexdigest()
+    # The hash of LOADER_VERSION|resolution|<JSON list of [rel, size, mtime, ctime, inode]>, fed in
+    # chunks: one json.dumps of 20,000 rows holds the GIL for ~40 ms (the window froze); chunks
+    # joined with JSON's ", " give the same bytes, so keys of existing caches do not change.
+    digest = hashlib.sha256(f"{LOADER_VERSION}|{resolution}|[".encode("ascii"))
+    for start in range(0, len(files), KEY_CHUNK):
+        rows = [[f.rel, f.size, f.mtime_ns, f.ctime_ns, f.inode] for f in files[start:start + KEY_CHUNK]]
+        text = json.dumps(rows, ensure_ascii=True)[1:-1]
+        digest.update(((", " if start else "") + text).encode("ascii"))
+    digest.update(b"]")
+    return digest.hexdigest()
 
 
 def _read_folder_cache(key: str, resolution: int,

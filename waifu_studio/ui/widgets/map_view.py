@@ -9,6 +9,8 @@ Shift-drag draws a lasso (or a box) and emits the points inside.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
@@ -24,6 +26,7 @@ HOVER_RADIUS_PX = 8
 HOVER_FACE_PX = 96
 THUMB_MAX_VISIBLE = 400  # show faces instead of dots below this many visible points
 THUMB_PX = 44
+THUMB_BUDGET_S = 0.012  # GUI time per pass for making new face items; the rest follow on the next pass
 SCATTER_ALL_MAX = 60_000  # up to this many points, all are dots; above, a density image
 VISIBLE_DOTS_MAX = 20_000  # a big map shows dots once no more than this many are in view
 DEFAULT_BRUSH = QBrush(QColor(120, 170, 255, 200))
@@ -119,6 +122,10 @@ class MapView(pg.PlotWidget):
         self._thumbs: dict[int, pg.ImageItem] = {}
         self._detail_timer = QTimer(self, singleShot=True, interval=60)
         self._detail_timer.timeout.connect(self.update_details)
+        # Faces for a zoomed-in view are made a few at a time (one item costs ~1 ms; 400 at once
+        # froze the window for 0.4 s); each pass re-reads what is in view.
+        self._thumb_timer = QTimer(self, singleShot=True, interval=0)
+        self._thumb_timer.timeout.connect(self.update_thumbnails)
         self.getViewBox().sigRangeChanged.connect(lambda *_: self._on_range_changed())
 
         self.hover = QLabel(self)
@@ -323,9 +330,13 @@ class MapView(pg.PlotWidget):
         keep = set(int(i) for i in visible)
         for i in [i for i in self._thumbs if i not in keep]:
             self.removeItem(self._thumbs.pop(i))
+        start, pending = time.perf_counter(), False
         for i in keep:
             item = self._thumbs.get(i)
             if item is None:
+                if time.perf_counter() - start > THUMB_BUDGET_S:
+                    pending = True
+                    continue
                 # Rows run downwards in an image but y runs upwards in the plot: flip the rows. No
                 # levels: the uint8 pixels are shown as they are (auto-levels stretched each face's
                 # own range, so a dim face looked brighter than it is, and cost a rescale per paint).
@@ -336,6 +347,8 @@ class MapView(pg.PlotWidget):
                 self._thumbs[i] = item
             x, y = self._layout[i]
             item.setRect(QRectF(float(x) - w / 2, float(y) - h / 2, w, h))
+        if pending:
+            self._thumb_timer.start()
 
     def thumbnail_count(self) -> int:
         return len(self._thumbs)
