@@ -251,6 +251,21 @@ def test_nearest_points_and_blend_weights():
     np.testing.assert_allclose(distances, [0.1, 0.9, np.hypot(0.9, 2.0)], rtol=1e-6)
     assert len(projection.nearest_points(layout, (0, 0), k=10)[0]) == 4
 
+
+def test_nearest_points_break_ties_by_the_lower_index_on_any_cpu():
+    # A click on a spot where several faces sit (duplicates in a folder) must pick the same face on
+    # every machine: argpartition chose among tied points differently on AVX2 and AVX-512 numpy.
+    layout = np.zeros((1000, 2), np.float32)
+    layout[::7] = 0.5  # a second stack of tied points, farther away
+    for k in (1, 2, 3, 5):
+        indices, _ = projection.nearest_points(layout, (0.0, 0.0), k=k)
+        np.testing.assert_array_equal(indices, [i for i in range(1000) if i % 7][:k])
+    rng = np.random.default_rng(0)
+    ring = rng.integers(0, 3, (1000, 1)).astype(np.float32) * np.array([[1.0, 0.0]], np.float32)
+    indices, distances = projection.nearest_points(ring, (0.0, 0.0), k=4)
+    np.testing.assert_array_equal(indices, np.flatnonzero(ring[:, 0] == 0)[:4])
+    assert (distances == 0).all()
+
     weights = projection.blend_weights(np.array([1.0, 3.0]))
     np.testing.assert_allclose(weights, [0.75, 0.25], rtol=1e-5)
     assert weights.sum() == pytest.approx(1.0)

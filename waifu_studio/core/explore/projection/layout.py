@@ -179,8 +179,12 @@ def nearest_points(layout: np.ndarray, xy: tuple[float, float], k: int = 5) -> t
         raise WaifuError(f"a map must be a non-empty (N, 2) array, got shape {layout.shape}")
     distances = np.hypot(layout[:, 0] - xy[0], layout[:, 1] - xy[1])
     k = max(1, min(int(k), len(layout)))
-    candidates = np.argpartition(distances, k - 1)[:k]
-    order = candidates[np.lexsort((candidates, distances[candidates]))]  # ties: lower index first
+    # Ties go to the lower index, also at the k-th place: argpartition alone picks any of the tied
+    # points there, and which one differs between numpy's AVX2 and AVX-512 code paths.
+    kth = np.partition(distances, k - 1)[k - 1]
+    closer = np.flatnonzero(distances < kth)
+    candidates = np.concatenate([closer, np.flatnonzero(distances == kth)[: k - len(closer)]])
+    order = candidates[np.lexsort((candidates, distances[candidates]))]
     return order, distances[order]
 
 
